@@ -1,0 +1,44 @@
+"""Build steps beyond plain Python: the cffi KVM module and the ring0 blobs.
+
+The cffi module is built by cffi's setuptools integration; `build_ext` is
+extended to assemble ring0's `.S` flavours (and any other native artefacts
+registered in NATIVE_BUILDERS) next to their sources for in-place/editable
+installs, or into the build tree otherwise.
+"""
+
+import importlib.util
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(path: str):
+    spec = importlib.util.spec_from_file_location(Path(path).stem, HERE / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# (package directory, builder module, function taking the output directory)
+NATIVE_BUILDERS = [
+    ("kvmsandbox/ring0", "kvmsandbox/ring0/build.py", "build_flavours"),
+]
+
+
+class BuildNative(build_ext):
+    def run(self):
+        for pkg_dir, module_path, func in NATIVE_BUILDERS:
+            builder = _load(module_path)
+            getattr(builder, func)(HERE / pkg_dir)
+            if not self.inplace:
+                getattr(builder, func)(Path(self.build_lib) / pkg_dir)
+        super().run()
+
+
+setup(
+    cffi_modules=["kvmsandbox/kvm/_build.py:ffibuilder"],
+    cmdclass={"build_ext": BuildNative},
+)
