@@ -1,0 +1,154 @@
+"""The `kvmsandbox` command: runsc-style global flags, then a subcommand.
+
+Docker, containerd and go-runc put runc's global flags before the
+subcommand (`kvmsandbox --root R --log F --log-format json create ...`), and
+runsc adds its own (`--platform`, `--network`, ...). The group parses them
+once into a `GlobalFlags` in the click context, so every subcommand reads
+the same values through `@click.pass_obj` (or `ctx.obj`) without importing
+this module, which would be circular. Unknown flags are usage errors
+(exit 2), so a mistyped runtime argument fails loudly instead of being
+ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import logging
+import sys
+import time
+
+import click
+
+from cli.cpu_features import cpu_features
+from cli.help import help_group
+
+DEFAULT_ROOT = "/var/run/kvmsandbox"
+
+
+@dataclasses.dataclass(frozen=True)
+class GlobalFlags:
+    """The global flags, as every subcommand sees them."""
+
+    root: str = DEFAULT_ROOT
+    log: str | None = None
+    log_format: str = "text"
+    debug: bool = False
+    debug_log: str | None = None
+    platform: str | None = None
+    network: str = "none"
+    overlay2: str = "root:memory"
+    file_access: str = "exclusive"
+
+
+class Overlay2(click.ParamType):
+    """runsc's `--overlay2 {root|all}:{memory|self|dir=/abs}[,size=N]` or `none`."""
+
+    name = "overlay2"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value == "none":
+            return value
+        mounts, _, medium = value.partition(":")
+        medium, _, size = medium.partition(",")
+        medium_ok = medium in ("memory", "self") or (medium.startswith("dir=/") and len(medium) > 5)
+        size_ok = not size or (size.startswith("size=") and len(size) > 5)
+        if mounts not in ("root", "all") or not medium_ok or not size_ok:
+            self.fail(f"{value!r} is not none or {{root|all}}:{{memory|self|dir=/abs}}[,size=N]", param, ctx)
+        return value
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per record, the shape runsc writes to `--log` for containerd."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        return json.dumps({"msg": record.getMessage(), "level": record.levelname.lower(), "time": stamp})
+
+
+def _configure_logging(flags: GlobalFlags) -> None:
+    """`--log` gets warnings and errors (what the shim shows a user); `--debug-log` gets everything."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if flags.debug else logging.INFO)
+    formatter = (
+        _JsonFormatter() if flags.log_format == "json" else logging.Formatter("%(levelname).1s %(message)s")
+    )
+    log_handler = logging.FileHandler(flags.log) if flags.log else logging.StreamHandler(sys.stderr)
+    log_handler.setLevel(logging.DEBUG if flags.debug and not flags.debug_log else logging.WARNING)
+    log_handler.setFormatter(formatter)
+    root.addHandler(log_handler)
+    if flags.debug_log:
+        debug_handler = logging.FileHandler(flags.debug_log)
+        debug_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(name)s] %(message)s"))
+        root.addHandler(debug_handler)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("kvmsandbox")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory holding container state.")
+@click.option("--log", default=None, help="File for warnings and errors (default: stderr).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of --log.",
+)
+@click.option("--debug", is_flag=True, help="Log at debug level.")
+@click.option("--debug-log", default=None, help="File for the debug log.")
+@click.option("--platform", default=None, help="kvm or systrap (default: kvm where /dev/kvm works).")
+@click.option(
+    "--network",
+    type=click.Choice(["sandbox", "host", "none"]),
+    default="none",
+    show_default=True,
+    help="Sandbox network: none (loopback only), host (host sockets), sandbox (user-space stack).",
+)
+@click.option(
+    "--overlay2",
+    type=Overlay2(),
+    default="root:memory",
+    show_default=True,
+    help="Overlay over the root (or all) mounts: {root|all}:{memory|self|dir=/abs}[,size=N] or none.",
+)
+@click.option(
+    "--file-access",
+    type=click.Choice(["exclusive", "shared"]),
+    default="exclusive",
+    show_default=True,
+    help="Whether the root fs may change outside the sandbox (shared) or not (exclusive).",
+)
+@click.version_option(_version(), prog_name="kvmsandbox")
+@click.pass_context
+def main(ctx: click.Context, **flags: object) -> None:
+    """kvmsandbox: run untrusted Linux programs under a user-space kernel on KVM or systrap."""
+    ctx.obj = GlobalFlags(**flags)  # type: ignore[arg-type]
+    _configure_logging(ctx.obj)
+
+
+@main.command("flags")
+def flags_command() -> None:
+    """Print the global flags with their defaults (runsc's `flags`)."""
+    for param in main.params:
+        if not isinstance(param, click.Option) or param.name in ("version", "help"):
+            continue
+        kind = "" if param.is_flag else f" {param.type.name}"
+        default = "" if param.default in (None, False) else f" (default {json.dumps(param.default)})"
+        click.echo(f"  {param.opts[0]}{kind}")
+        click.echo(f"    \t{param.help}{default}")
+
+
+# Subcommands, one module each; the sandbox commands (do, run, create, ...) join here.
+main.add_command(cpu_features)
+main.add_command(help_group)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The command group: global flags, usage errors, flags and help topics."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import cli.help_platforms
+from cli import help_syscalls
+from cli.main import GlobalFlags, main
+from kvmsandbox import platform
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--no-such-flag", "flags"],
+        ["--log-format", "yaml", "flags"],
+        ["--network", "bridge", "flags"],
+        ["--overlay2", "root:disk", "flags"],
+        ["--file-access", "private", "flags"],
+        ["no-such-command"],
+        ["cpu-features", "--verbose"],
+        ["help", "syscalls", "--format", "xml"],
+        ["help", "no-such-topic"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    code, output = run(*args)
+    assert code == 2, output
+    assert "Usage:" in output
+
+
+def test_global_flags_reach_subcommands() -> None:
+    seen = []
+
+    @main.command("probe-flags")
+    @click.pass_obj
+    def probe(flags: GlobalFlags) -> None:
+        seen.append(flags)
+
+    try:
+        code, output = run(
+            "--root", "/tmp/r", "--log-format", "json", "--debug", "--platform", "systrap",
+            "--network", "host", "--overlay2", "all:dir=/tmp/o,size=1g", "--file-access", "shared",
+            "probe-flags",
+        )  # fmt: skip
+    finally:
+        main.commands.pop("probe-flags")
+    assert code == 0, output
+    assert seen == [
+        GlobalFlags(
+            root="/tmp/r", log_format="json", debug=True, platform="systrap", network="host",
+            overlay2="all:dir=/tmp/o,size=1g", file_access="shared",
+        )
+    ]  # fmt: skip
+
+
+def test_flags_lists_every_global_flag() -> None:
+    code, output = run("flags")
+    assert code == 0
+    for field in GlobalFlags.__dataclass_fields__:
+        assert "--" + field.replace("_", "-") in output
+
+
+def test_help_platforms_lists_every_platform() -> None:
+    code, output = run("help", "platforms")
+    assert code == 0, output
+    header, *rows = output.splitlines()
+    assert header.split() == ["NAME", "FLAVOUR", "USABLE", "DETAILS"]
+    names = [row.split()[0] for row in rows]
+    assert set(cli.help_platforms.BACKENDS) <= set(names)
+    for row in rows:
+        assert row.split()[2] in ("yes", "no")
+
+
+def test_help_platforms_survives_a_broken_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cli.help_platforms.BACKENDS, "broken", "kvmsandbox.no_such_backend_module")
+
+    def bad_probe() -> platform.PlatformInfo:
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setitem(platform._REGISTRY, "crashy", platform._Entry(bad_probe, lambda: None))
+    code, output = run("help", "platforms")
+    assert code == 0, output
+    rows = {row[0]: row[1:] for row in (line.split(None, 3) for line in output.splitlines()[1:])}
+    assert rows["broken"][1] == "no"
+    assert rows["broken"][2].startswith(
+        "import kvmsandbox.no_such_backend_module failed: ModuleNotFoundError"
+    )
+    assert rows["crashy"][1:] == ["no", "probe failed: RuntimeError: probe exploded"]
+
+
+def test_help_command_shows_its_usage() -> None:
+    code, output = run("help", "cpu-features")
+    assert code == 0
+    assert "cpu-features [OPTIONS]" in output
+
+
+ROWS = [
+    types.SimpleNamespace(
+        nr=28, name="madvise", support="Partial Support", note="Some <advice>, ignored.\nSee: x"
+    ),
+    types.SimpleNamespace(nr=0, name="read", support="Full Support", note="Fully Supported."),
+    types.SimpleNamespace(nr=134, name="uselib", support="Unimplemented", note=""),
+]
+
+
+@pytest.fixture
+def fake_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType(help_syscalls.TABLE_MODULE)
+    module.rows = lambda: ROWS  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, help_syscalls.TABLE_MODULE, module)
+
+
+def test_help_syscalls_table(fake_table: None) -> None:
+    code, output = run("help", "syscalls")
+    assert code == 0, output
+    assert output == (
+        "linux/amd64:\n\n"
+        "NUM  NAME     SUPPORT          NOTE\n"
+        "0    read     Full Support     Fully Supported.\n"
+        "28   madvise  Partial Support  Some <advice>, ignored.\n"
+        "                               See: x\n"
+        "134  uselib   Unimplemented    \n"
+    )
+
+
+def test_help_syscalls_csv(fake_table: None) -> None:
+    code, output = run("help", "syscalls", "--format", "csv")
+    assert code == 0, output
+    assert output == (
+        "OS,Arch,Num,Name,Support,Note\n"
+        "linux,amd64,0,read,Full Support,Fully Supported.\n"
+        'linux,amd64,28,madvise,Partial Support,"Some <advice>, ignored.\nSee: x"\n'
+        "linux,amd64,134,uselib,Unimplemented,\n"
+    )
+
+
+def test_help_syscalls_json(fake_table: None) -> None:
+    code, output = run("help", "syscalls", "--format=json")
+    assert code == 0, output
+    assert "\\u003cadvice\\u003e" in output
+    calls = json.loads(output)["linux"]["amd64"]["syscalls"]
+    assert list(calls) == ["0", "134", "28"]  # encoding/json sorts keys as strings
+    assert calls["134"] == {"name": "uselib", "support": "Unimplemented"}
+    assert calls["28"]["note"] == "Some <advice>, ignored.\nSee: x"
+
+
+def test_help_syscalls_without_a_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, help_syscalls.TABLE_MODULE, None)
+    code, output = run("help", "syscalls")
+    assert code == 1
+    assert "syscall table (sentry.syscalls.table.rows()) is not available" in output
