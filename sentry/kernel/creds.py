@@ -1,0 +1,60 @@
+"""Credentials of a task: uids, gids, supplementary groups and capabilities.
+
+Immutable: set*id replaces a task's Credentials object, so a handler holding
+one never sees it change underneath it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+CAP_CHOWN = 0
+CAP_DAC_OVERRIDE = 1
+CAP_DAC_READ_SEARCH = 2
+CAP_FOWNER = 3
+CAP_FSETID = 4
+CAP_KILL = 5
+CAP_SETGID = 6
+CAP_SETUID = 7
+CAP_SETPCAP = 8
+CAP_SYS_ADMIN = 21
+CAP_SYS_NICE = 23
+CAP_SYS_RESOURCE = 24
+CAP_SYS_TIME = 25
+CAP_LAST_CAP = 40
+ALL_CAPS = (1 << (CAP_LAST_CAP + 1)) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    ruid: int = 0
+    euid: int = 0
+    suid: int = 0
+    fsuid: int = 0
+    rgid: int = 0
+    egid: int = 0
+    sgid: int = 0
+    fsgid: int = 0
+    groups: tuple[int, ...] = ()
+    cap_effective: int = ALL_CAPS
+    cap_permitted: int = ALL_CAPS
+    cap_inheritable: int = 0
+    cap_bounding: int = ALL_CAPS
+
+    @classmethod
+    def for_user(
+        cls, uid: int, gid: int, groups: tuple[int, ...] = (), caps: int | None = None
+    ) -> Credentials:
+        """Credentials as an OCI process spec sets them (caps default: all for root, none otherwise)."""
+        if caps is None:
+            caps = ALL_CAPS if uid == 0 else 0
+        return cls(uid, uid, uid, uid, gid, gid, gid, gid, tuple(groups), caps, caps, 0, ALL_CAPS)
+
+    def has_cap(self, cap: int) -> bool:
+        return bool(self.cap_effective >> cap & 1)
+
+    def replace(self, **changes: object) -> Credentials:
+        return dataclasses.replace(self, **changes)
+
+    def in_group(self, gid: int) -> bool:
+        return gid == self.fsgid or gid in self.groups
