@@ -46,9 +46,11 @@ class Access(enum.IntFlag):
 class Regs:
     """Full user register state of one app thread.
 
-    `fpu` is the XSAVE image (legacy area + header + extended state, as the
-    host's XSAVE layout defines it); None means "the platform's default
-    initial state".
+    `fpu` is an XSAVE image (legacy area + header + extended state, in the
+    host's XSAVE layout). The FPU state lives in the context: a non-None
+    `fpu` given to `switch` is loaded into it and reset to None, and
+    `Context.pull_fpu()` returns the current image when the Sentry needs it
+    (signal frames, fork). A new context starts with the default state.
     """
 
     rax: int = 0
@@ -157,6 +159,10 @@ class Context(abc.ABC):
     @abc.abstractmethod
     def switch(self, address_space: AddressSpace, regs: Regs) -> Event:
         """Run app code with `regs` until an event; `regs` is updated in place."""
+
+    @abc.abstractmethod
+    def pull_fpu(self) -> bytearray:
+        """The context's current FPU/XSAVE image (a copy)."""
 
     @abc.abstractmethod
     def interrupt(self) -> None:

@@ -39,8 +39,10 @@
 #define Q_COUNT             0x00
 #define Q_TARGET_CR3        0x08
 #define Q_RFLAGS            0x10
+#define Q_MORE              0x18            /* 1: exit after applying, more ops follow */
 #define Q_OPS               0x40            /* 16-byte ops: (direct-map address | OP_SCRUB?, value) */
 #define OP_SCRUB            1
 
 #define PORT_SYSCALL        0x30
+#define PORT_APPLIED        0x31
 #define PORT_EXC_BASE       0x40            /* 0x40 + vector */

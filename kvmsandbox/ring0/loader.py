@@ -40,7 +40,10 @@ class Ring0Image:
 
     def exit_points(self) -> dict[int, int]:
         """I/O port -> text offset just after the OUT that uses it (where RIP is at the exit)."""
-        points = {LAYOUT["PORT_SYSCALL"]: self.symbols["syscall_exit"]}
+        points = {
+            LAYOUT["PORT_SYSCALL"]: self.symbols["syscall_exit"],
+            LAYOUT["PORT_APPLIED"]: self.symbols["apply_exit"],
+        }
         for vector in range(NUM_VECTORS):
             points[LAYOUT["PORT_EXC_BASE"] + vector] = self.symbols[f"exc{vector}_exit"]
         return points

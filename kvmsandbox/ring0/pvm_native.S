@@ -44,7 +44,7 @@ sysret_point:
  * vCPU is writable by that app: k_cr3 sits in the read-only cpu page, the
  * queue and the target CR3 in a page only the kernel tables map.
  */
-        .globl slow_entry, slow_user_cr3
+        .globl slow_entry
 slow_entry:
         mov     rax, [rip + ring0_text_start + CPU_PAGE + CPU_K_CR3]
         mov     cr3, rax
@@ -78,11 +78,18 @@ scrub_next:
         jnz     scrub_loop
         jmp     next_op
 
+/* A batch larger than the queue: back to the host (still on kernel tables) for more. */
 apply_done:
+        test    qword ptr [rsi + Q_MORE], 1
+        jz      apply_last
+        .globl  apply_exit
+        out     PORT_APPLIED, al
+apply_exit:
+        ud2
+apply_last:
         mov     r11, [rsi + Q_RFLAGS]
         mov     rax, [rsi + Q_TARGET_CR3]
         mov     cr3, rax
-slow_user_cr3:
         mov     rax, [rip + ring0_text_start + PRIV_PAGE + PRIV_RAX]
         mov     rbx, [rip + ring0_text_start + PRIV_PAGE + PRIV_RBX]
         mov     rdx, [rip + ring0_text_start + PRIV_PAGE + PRIV_RDX]

@@ -1,0 +1,48 @@
+"""The vCPU pool: contexts borrow a vCPU for each switch, preferring the one they last used.
+
+Staying on the same vCPU keeps the context's FPU state resident and its
+CR3 loaded, so a switch needs no extra ioctl or trampoline work.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from kvmsandbox.vcpu.machine import Machine
+from kvmsandbox.vcpu.vcpu import VirtualCPU
+
+
+def default_max_vcpus() -> int:
+    return max(4, min(32, 2 * (os.cpu_count() or 1)))
+
+
+class VCPUPool:
+    def __init__(self, machine: Machine, max_vcpus: int | None = None) -> None:
+        self.machine = machine
+        self.max_vcpus = max_vcpus or default_max_vcpus()
+        self._cond = threading.Condition()
+        self._free: list[VirtualCPU] = []
+
+    @property
+    def lock(self) -> threading.Condition:
+        return self._cond
+
+    def acquire(self, preferred: VirtualCPU | None) -> VirtualCPU:
+        with self._cond:
+            while True:
+                if preferred is not None and preferred in self._free:
+                    self._free.remove(preferred)
+                    return preferred
+                if self._free:
+                    return self._free.pop()
+                if len(self.machine.vcpus) < self.max_vcpus:
+                    vcpu = VirtualCPU(self.machine, len(self.machine.vcpus))
+                    self.machine.vcpus.append(vcpu)
+                    return vcpu
+                self._cond.wait()
+
+    def release(self, vcpu: VirtualCPU) -> None:
+        with self._cond:
+            self._free.append(vcpu)
+            self._cond.notify()
