@@ -77,14 +77,18 @@ kvmsb_python() {
 # are not installed yet, one per line.
 kvmsb_missing_python_deps() {
 	"$1" - "$KVMSB_REPO/pyproject.toml" <<-'EOF'
-		import importlib.metadata, re, sys, tomllib
-		project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+		import importlib.metadata, sys, tomllib
+		from pip._vendor.packaging.requirements import Requirement
+		pyproject = tomllib.load(open(sys.argv[1], "rb"))
+		project = pyproject["project"]
 		reqs = project["dependencies"] + project["optional-dependencies"]["test"]
-		reqs += ["setuptools>=68", "wheel"]  # the build backend, for --no-build-isolation
+		reqs += pyproject["build-system"]["requires"]  # for --no-build-isolation
 		for req in reqs:
 		    try:
-		        importlib.metadata.version(re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0])
+		        installed = importlib.metadata.version(Requirement(req).name)
 		    except importlib.metadata.PackageNotFoundError:
+		        installed = None
+		    if installed is None or not Requirement(req).specifier.contains(installed, prereleases=True):
 		        print(req)
 	EOF
 }

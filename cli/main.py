@@ -140,7 +140,7 @@ def flags_command() -> None:
         if not isinstance(param, click.Option) or param.name in ("version", "help"):
             continue
         kind = "" if param.is_flag else f" {param.type.name}"
-        default = "" if param.default in (None, False) else f" (default {json.dumps(param.default)})"
+        default = f" (default {json.dumps(param.default)})" if isinstance(param.default, str) else ""
         click.echo(f"  {param.opts[0]}{kind}")
         click.echo(f"    \t{param.help}{default}")
 
