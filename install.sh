@@ -122,8 +122,8 @@ kvmsb_native_build() {
 	kvmsb_log "building native artefacts in place"
 	# The build overwrites the module in place; first move a copy over it, so
 	# processes running from this checkout keep their own (now unlinked) inode.
-	for so in "$KVMSB_REPO"/kvmsandbox/kvm/_kvm*.so; do
-		[[ -e "$so" ]] && cp -p "$so" "$so.tmp.$$" && mv -f "$so.tmp.$$" "$so"
+	find "$KVMSB_REPO/kvmsandbox" -name '*.so' -print0 | while IFS= read -r -d '' so; do
+		cp -p "$so" "$so.tmp.$$" && mv -f "$so.tmp.$$" "$so"
 	done
 	mkdir -p "$KVMSB_REPO/build"
 	(cd "$KVMSB_REPO" && "$py" setup.py -q build_ext --inplace >"$KVMSB_REPO/build/native.log" 2>&1) || {

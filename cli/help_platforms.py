@@ -45,7 +45,8 @@ def platform_infos() -> list[platform.PlatformInfo]:
             infos[name] = probe()
         except Exception as exc:  # a broken probe means "not usable", with the reason shown
             infos[name] = _unusable(name, f"probe failed: {type(exc).__name__}: {exc}")
-    return list(infos.values())
+    order = [*BACKENDS, *(name for name in infos if name not in BACKENDS)]
+    return [infos[name] for name in order if name in infos]
 
 
 def render(infos: list[platform.PlatformInfo]) -> str:
