@@ -74,7 +74,9 @@ class Kvm:
 
     def supported_cpuid(self, max_entries: int = 256) -> object:
         """A `struct kvm_cpuid2` filled by KVM_GET_SUPPORTED_CPUID (pass it to Vcpu.set_cpuid2)."""
-        buf = ffi.new("char[]", ffi.sizeof("struct kvm_cpuid2") + max_entries * ffi.sizeof("struct kvm_cpuid_entry2"))
+        buf = ffi.new(
+            "char[]", ffi.sizeof("struct kvm_cpuid2") + max_entries * ffi.sizeof("struct kvm_cpuid_entry2")
+        )
         cpuid = ffi.cast("struct kvm_cpuid2 *", buf)
         cpuid.nent = max_entries
         _ioctl(self.fd, "KVM_GET_SUPPORTED_CPUID", cpuid)
@@ -110,7 +112,9 @@ class Vm:
         self.kvm = kvm
         self.fd = fd
 
-    def set_user_memory_region(self, slot: int, guest_phys_addr: int, size: int, host_addr: int, flags: int = 0):
+    def set_user_memory_region(
+        self, slot: int, guest_phys_addr: int, size: int, host_addr: int, flags: int = 0
+    ):
         region = ffi.new("struct kvm_userspace_memory_region *")
         region.slot = slot
         region.flags = flags
@@ -133,10 +137,14 @@ class Vcpu:
         self.vm = vm
         self.index = index
         self.fd = fd
-        self._run_map = mmap.mmap(fd, vm.kvm.vcpu_mmap_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._run_map = mmap.mmap(
+            fd, vm.kvm.vcpu_mmap_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+        )
         self._run_buf = ffi.from_buffer(self._run_map)
         self.run_struct = ffi.cast("struct kvm_run *", self._run_buf)
         self.sync_regs = lib.kvm_run_sync_regs(self.run_struct).regs
+        # The same registers as raw bytes, for whole-struct (un)packing on the hot path.
+        self.sync_regs_buffer = ffi.buffer(ffi.addressof(self.sync_regs), ffi.sizeof("struct kvm_regs"))
         self.io = lib.kvm_run_io(self.run_struct)
 
     def run(self) -> int:
@@ -199,7 +207,9 @@ class Vcpu:
 
     def set_msrs(self, pairs: list[tuple[int, int]]) -> int:
         """Write MSRs; returns how many KVM accepted (it stops at the first refused one)."""
-        buf = ffi.new("char[]", ffi.sizeof("struct kvm_msrs") + len(pairs) * ffi.sizeof("struct kvm_msr_entry"))
+        buf = ffi.new(
+            "char[]", ffi.sizeof("struct kvm_msrs") + len(pairs) * ffi.sizeof("struct kvm_msr_entry")
+        )
         msrs = ffi.cast("struct kvm_msrs *", buf)
         msrs.nmsrs = len(pairs)
         entries = ffi.cast("struct kvm_msr_entry *", buf + ffi.sizeof("struct kvm_msrs"))
@@ -210,7 +220,9 @@ class Vcpu:
 
     def get_msrs(self, indices: list[int]) -> dict[int, int]:
         """Read MSRs; those KVM refuses are missing from the result."""
-        buf = ffi.new("char[]", ffi.sizeof("struct kvm_msrs") + len(indices) * ffi.sizeof("struct kvm_msr_entry"))
+        buf = ffi.new(
+            "char[]", ffi.sizeof("struct kvm_msrs") + len(indices) * ffi.sizeof("struct kvm_msr_entry")
+        )
         msrs = ffi.cast("struct kvm_msrs *", buf)
         msrs.nmsrs = len(indices)
         entries = ffi.cast("struct kvm_msr_entry *", buf + ffi.sizeof("struct kvm_msrs"))
@@ -220,7 +232,7 @@ class Vcpu:
         return {entries[i].index: entries[i].data for i in range(count)}
 
     def close(self) -> None:
-        self.sync_regs = self.io = self.run_struct = None
+        self.sync_regs = self.sync_regs_buffer = self.io = self.run_struct = None
         ffi.release(self._run_buf)
         self._run_map.close()
         os.close(self.fd)

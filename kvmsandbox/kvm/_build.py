@@ -13,7 +13,8 @@ ffibuilder = FFI()
 
 ffibuilder.cdef(
     """
-    typedef unsigned char __u8; typedef unsigned short __u16; typedef unsigned int __u32; typedef unsigned long long __u64;
+    typedef unsigned char __u8; typedef unsigned short __u16;
+    typedef unsigned int __u32; typedef unsigned long long __u64;
 
     struct kvm_regs {
         __u64 rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
@@ -52,7 +53,9 @@ ffibuilder.cdef(
     struct kvm_run_internal { __u32 suberror; __u32 ndata; __u64 data[16]; };
 
     /* Accessors: kvm_run's exit union is anonymous, so C reaches into it. */
-    struct kvm_run { __u8 immediate_exit; __u32 exit_reason; __u64 kvm_valid_regs; __u64 kvm_dirty_regs; ...; };
+    struct kvm_run {
+        __u8 immediate_exit; __u32 exit_reason; __u64 kvm_valid_regs; __u64 kvm_dirty_regs; ...;
+    };
     struct kvm_run_io *kvm_run_io(struct kvm_run *run);
     struct kvm_run_mmio *kvm_run_mmio(struct kvm_run *run);
     struct kvm_run_internal *kvm_run_internal(struct kvm_run *run);
@@ -99,7 +102,9 @@ ffibuilder.set_source(
     struct kvm_run_internal { __u32 suberror; __u32 ndata; __u64 data[16]; };
 
     static struct kvm_run_io *kvm_run_io(struct kvm_run *run) { return (struct kvm_run_io *)&run->io; }
-    static struct kvm_run_mmio *kvm_run_mmio(struct kvm_run *run) { return (struct kvm_run_mmio *)&run->mmio; }
+    static struct kvm_run_mmio *kvm_run_mmio(struct kvm_run *run) {
+        return (struct kvm_run_mmio *)&run->mmio;
+    }
     static struct kvm_run_internal *kvm_run_internal(struct kvm_run *run) {
         return (struct kvm_run_internal *)&run->internal;
     }

@@ -29,7 +29,9 @@ class KVMAddressSpace(AddressSpace):
         self.max_address = max_address
         self.tables = PageTables(machine.kmem)
         self.private: dict[int, int] = {}  # vCPU index -> private page (kernel memory offset)
-        self.lock = threading.Condition()
+        self.lock = threading.Lock()
+        self.left = threading.Condition(self.lock)  # a context left KVM_RUN (notified during shootdowns)
+        self.shootdowns = 0
         self.active: set = set()  # contexts inside KVM_RUN in this address space
         self.released = False
 
@@ -94,12 +96,18 @@ class KVMAddressSpace(AddressSpace):
         if not self.tables.pending or not self.active:
             return
         generations = {ctx: ctx.exit_generation for ctx in self.active}
-        for ctx in generations:
-            ctx.kick()
-        self.lock.wait_for(
-            lambda: all(ctx not in self.active or ctx.exit_generation != gen for ctx, gen in generations.items()),
-            timeout=SHOOTDOWN_WAIT_S,
-        )
+        self.shootdowns += 1
+        try:
+            for ctx in generations:
+                ctx.kick()
+            self.left.wait_for(
+                lambda: all(
+                    ctx not in self.active or ctx.exit_generation != gen for ctx, gen in generations.items()
+                ),
+                timeout=SHOOTDOWN_WAIT_S,
+            )
+        finally:
+            self.shootdowns -= 1
 
     def release(self) -> None:
         with self.lock:

@@ -120,6 +120,17 @@ utramp:
 utramp_end:
 
 /*
+ * Back to supervisor mode from a vCPU stopped in user mode (a kick lands
+ * wherever the app is): the host points RIP here and the SYSCALL exits
+ * through syscall_entry with RCX = enter_kernel_ret.
+ */
+        .globl enter_kernel, enter_kernel_ret
+enter_kernel:
+        syscall
+enter_kernel_ret:
+        ud2
+
+/*
  * Exception vectors 0-31: every gate runs on IST1 (the private page's stack),
  * so the frame is pushed to a known place even if the fault came from here.
  * excN_exit is the address the host expects after vector N's OUT.

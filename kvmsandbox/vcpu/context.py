@@ -6,6 +6,9 @@ Entry paths (cheapest first; see ring0/pvm_native.S):
 * utramp: as fast, but RCX/R11 must be restored: the private page holds
   them and the user trampoline reloads them after SYSRETQ.
 * slow: queued page-table writes or another address space: slow_entry.
+* user: the vCPU was kicked while in user mode, so it still is: registers
+  are simply loaded and it goes on in user mode. If it needs ring0 work
+  first, it is sent through enter_kernel (a SYSCALL) to get there.
 
 Every exit is validated: it must be one of the trampoline's OUTs, at the
 address just after it; anything else is treated as the app's doing.
@@ -14,6 +17,7 @@ address just after it; anything else is treated as the app's doing.
 from __future__ import annotations
 
 import errno
+import operator
 import signal
 import struct
 import threading
@@ -47,10 +51,29 @@ PORT_SYSCALL = LAYOUT["PORT_SYSCALL"]
 PORT_APPLIED = LAYOUT["PORT_APPLIED"]
 PORT_EXC_BASE = LAYOUT["PORT_EXC_BASE"]
 # The slow path saves every GPR but RCX/R11 (SYSRETQ's) in the private page.
-PRIV_GPRS = tuple(
-    (name, LAYOUT[f"PRIV_{name.upper()}"]) for name in GPR_NAMES if name not in ("rcx", "r11")
-)
+PRIV_GPRS = tuple((name, LAYOUT[f"PRIV_{name.upper()}"]) for name in GPR_NAMES if name not in ("rcx", "r11"))
 _FRAME = struct.Struct("<6Q")  # err, rip, cs, rflags, rsp, ss (top of IST1)
+# struct kvm_regs: the 16 GPRs in GPR_NAMES order, then rip, rflags.
+_KVM_REGS = struct.Struct("<18Q")
+_KVM_RCX = GPR_NAMES.index("rcx") * 8
+_KVM_R11 = GPR_NAMES.index("r11") * 8
+_gprs_of = operator.attrgetter(*GPR_NAMES)
+
+
+def _load_regs(buf, regs: Regs) -> tuple[int, ...]:
+    """Copy the vCPU's GPRs into `regs`; returns all 18 values (rip, rflags last)."""
+    values = _KVM_REGS.unpack_from(buf)
+    regs.__dict__.update(zip(GPR_NAMES, values[:16], strict=True))
+    return values
+
+
+def _store_regs(buf, regs: Regs, rip: int, rflags: int, rcx: int, r11: int) -> None:
+    _KVM_REGS.pack_into(buf, 0, *_gprs_of(regs), rip, rflags)
+    _Q.pack_into(buf, _KVM_RCX, rcx)
+    _Q.pack_into(buf, _KVM_R11, r11)
+
+
+_Q = struct.Struct("<Q")
 
 _kick_installed = False
 _kick_lock = threading.Lock()
@@ -73,8 +96,9 @@ class KVMContext(Context):
         self.image = self.machine.image
         self.exits = self.image.exit_points()
         self.vector_entries = {self.image.vector_entry(v): v for v in range(NUM_VECTORS)}
-        self._lock = threading.Lock()
         self._interrupt_pending = False
+        self._tid_ident: int | None = None
+        self._tid = 0
         self._running_on: VirtualCPU | None = None
         self.exit_generation = 0
         self.last_vcpu: VirtualCPU | None = None
@@ -83,27 +107,27 @@ class KVMContext(Context):
         self.released = False
 
     # -- interruption -----------------------------------------------------------------------
+    # No lock: the switching thread publishes _running_on and then reads the
+    # flag, interrupt() sets the flag and then reads _running_on; under the
+    # GIL one of the two always sees the other. A late kick at most makes a
+    # later KVM_RUN return early, which the run loop treats as spurious.
 
     def interrupt(self) -> None:
-        with self._lock:
-            self._interrupt_pending = True
-            self._kick_locked()
+        self._interrupt_pending = True
+        self.kick()
 
     def kick(self) -> None:
         """Make the current KVM_RUN (if any) return soon, without an Interrupted event."""
-        with self._lock:
-            self._kick_locked()
-
-    def _kick_locked(self) -> None:
         vcpu = self._running_on
         if vcpu is not None:
             vcpu.kvm.run_struct.immediate_exit = 1
             lib.kick_thread(vcpu.tid, KICK_SIGNAL)
 
     def _take_interrupt(self) -> bool:
-        with self._lock:
-            pending, self._interrupt_pending = self._interrupt_pending, False
-            return pending
+        if self._interrupt_pending:
+            self._interrupt_pending = False
+            return True
+        return False
 
     # -- FPU ----------------------------------------------------------------------------------
 
@@ -139,12 +163,20 @@ class KVMContext(Context):
             return Interrupted()
         vcpu = self.pool.acquire(self.last_vcpu)
         try:
-            vcpu.tid = lib.current_tid()
-            self._load_fpu(vcpu, regs)
+            vcpu.tid = self._thread_tid()
+            if vcpu.fpu_owner is not self or regs.fpu is not None:
+                self._load_fpu(vcpu, regs)
             return self._run(vcpu, address_space, regs)
         finally:
             self.last_vcpu = vcpu
             self.pool.release(vcpu)
+
+    def _thread_tid(self) -> int:
+        """Host tid of the calling thread (a task keeps its thread, so this is cached)."""
+        ident = threading.get_ident()
+        if self._tid_ident != ident:
+            self._tid_ident, self._tid = ident, lib.current_tid()
+        return self._tid
 
     def _run(self, vcpu: VirtualCPU, asp: KVMAddressSpace, regs: Regs) -> Event:
         while True:
@@ -155,20 +187,19 @@ class KVMContext(Context):
             with asp.lock:
                 sent = self._prepare(vcpu, asp, regs, private)
                 asp.active.add(self)
-                with self._lock:
-                    self._running_on = vcpu
-                    if self._interrupt_pending:
-                        vcpu.kvm.run_struct.immediate_exit = 1
+                self._running_on = vcpu
+                if self._interrupt_pending:
+                    vcpu.kvm.run_struct.immediate_exit = 1
             try:
                 result = vcpu.kvm.run()
             finally:
                 with asp.lock:
                     asp.active.discard(self)
-                    with self._lock:
-                        self._running_on = None
-                        vcpu.kvm.run_struct.immediate_exit = 0
+                    self._running_on = None
+                    vcpu.kvm.run_struct.immediate_exit = 0
                     self.exit_generation += 1
-                    asp.lock.notify_all()
+                    if asp.shootdowns:
+                        asp.left.notify_all()
             event = self._exit(vcpu, asp, regs, private, sent, result)
             if event is not None:
                 return event
@@ -179,20 +210,24 @@ class KVMContext(Context):
         rflags = sanitize_rflags(regs.rflags)
         vcpu.set_bases(regs.fs_base, regs.gs_base)
         sr = vcpu.kvm.sync_regs
-        ops = asp.tables.take_pending()
-        root = asp.tables.root_gpa
-        if ops or vcpu.cr3 != root or kmem.has_retired():
-            return self._prepare_slow(vcpu, asp, regs, private, rflags, ops)
-        for name in GPR_NAMES:
-            setattr(sr, name, getattr(regs, name))
+        ops = asp.tables.pending
+        ring0_work = bool(ops) or vcpu.cr3 != asp.tables.root_gpa or kmem.has_retired()
+        if vcpu.user_mode:
+            if ring0_work:
+                sr.rip = vcpu.address("enter_kernel")
+                vcpu.entering_kernel = True
+            else:
+                _store_regs(vcpu.kvm.sync_regs_buffer, regs, regs.rip, rflags, regs.rcx, regs.r11)
+            self._mark_dirty(vcpu)
+            return None
+        if ring0_work:
+            return self._prepare_slow(vcpu, asp, regs, private, rflags, dict(ops))
         if regs.rcx != regs.rip or regs.r11 != rflags:
             self._write_utramp(kmem, private, regs)
-            sr.rcx = vcpu.address("utramp")
+            rcx = vcpu.utramp
         else:
-            sr.rcx = regs.rip
-        sr.r11 = rflags
-        sr.rip = vcpu.address("sysret_point")
-        sr.rflags = SUPERVISOR_RFLAGS
+            rcx = regs.rip
+        _store_regs(vcpu.kvm.sync_regs_buffer, regs, vcpu.sysret_point, SUPERVISOR_RFLAGS, rcx, rflags)
         self._mark_dirty(vcpu)
         return None
 
@@ -254,12 +289,11 @@ class KVMContext(Context):
         vcpu.cr3 = asp.tables.root_gpa
 
     def _exit(self, vcpu, asp, regs, private, sent, result) -> Event | None:
-        run = vcpu.kvm.run_struct
-        if result == -errno.EINTR or run.exit_reason == lib.KVM_EXIT_INTR:
+        reason = vcpu.kvm.run_struct.exit_reason
+        if result == -errno.EINTR or reason == lib.KVM_EXIT_INTR:
             return self._interrupted(vcpu, asp, regs, private, sent)
         if result == -errno.EAGAIN:
             return None
-        reason = run.exit_reason
         if reason != lib.KVM_EXIT_IO:
             self._broken(vcpu, f"unexpected exit {reason}")
         sr = vcpu.kvm.sync_regs
@@ -267,8 +301,13 @@ class KVMContext(Context):
         expected = self.exits.get(port)
         if expected is None or sr.rip != vcpu.window + expected:
             # Not our OUT: the app forged an exit (it cannot, OUT faults in user mode; belt and braces).
-            self._capture_user(sr, regs)
+            self._capture_user(vcpu, regs)
             return Fault(regs.rip, Access.NONE, signal.SIGSEGV, exceptions.SI_KERNEL, -1, 0)
+        vcpu.user_mode = False
+        if port == PORT_SYSCALL and vcpu.entering_kernel:
+            vcpu.entering_kernel = False
+            if sr.rcx == vcpu.address("enter_kernel_ret"):
+                return None  # now in ring0; regs still hold the app's state
         if port == PORT_APPLIED:
             ops, scrub, _ = sent
             with asp.lock:
@@ -277,22 +316,19 @@ class KVMContext(Context):
             return None  # regs untouched: the next slow entry sends the rest
         self._slow_done(vcpu, asp, sent)
         if port == PORT_SYSCALL:
-            return self._syscall(sr, regs)
+            return self._syscall(vcpu, regs)
         return self._exception(vcpu, sr, regs, private, port - PORT_EXC_BASE)
 
     @staticmethod
-    def _capture_user(sr, regs: Regs) -> None:
-        for name in GPR_NAMES:
-            setattr(regs, name, getattr(sr, name))
-        regs.rip = sr.rip
-        regs.rflags = sr.rflags
+    def _capture_user(vcpu: VirtualCPU, regs: Regs) -> None:
+        values = _load_regs(vcpu.kvm.sync_regs_buffer, regs)
+        regs.rip, regs.rflags = values[16], values[17]
 
-    def _syscall(self, sr, regs: Regs) -> Syscall:
-        for name in GPR_NAMES:
-            setattr(regs, name, getattr(sr, name))
-        regs.rip = sr.rcx
-        regs.rflags = sr.r11
-        return Syscall(regs.rax, (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9))
+    @staticmethod
+    def _syscall(vcpu: VirtualCPU, regs: Regs) -> Syscall:
+        values = _load_regs(vcpu.kvm.sync_regs_buffer, regs)
+        regs.rip, regs.rflags = values[2], values[11]  # SYSCALL put them in RCX and R11
+        return Syscall(values[0], (values[5], values[4], values[3], values[10], values[8], values[9]))
 
     def _exception(self, vcpu, sr, regs: Regs, private: int, vector: int) -> Fault:
         top = private + 4096 - _FRAME.size
@@ -301,8 +337,7 @@ class KVMContext(Context):
             err = 0
         if cs & 3 != 3:
             self._broken(vcpu, f"vector {vector} in ring0 at rip {rip:#x} err {err:#x}")
-        for name in GPR_NAMES:
-            setattr(regs, name, getattr(sr, name))
+        _load_regs(vcpu.kvm.sync_regs_buffer, regs)
         regs.rip, regs.rflags, regs.rsp = rip, rflags, rsp
         if vector == exceptions.PAGE_FAULT:
             address = vcpu.kvm.get_sregs().cr2
@@ -317,17 +352,22 @@ class KVMContext(Context):
         rip = sr.rip
         offset = rip - vcpu.window
         symbols = self.image.symbols
+        if vcpu.entering_kernel:
+            # Kicked before reaching ring0: still in user mode, app state untouched in regs.
+            vcpu.entering_kernel = False
+            return Interrupted() if self._take_interrupt() else None
         if 0 <= offset < LAYOUT["TEXT_SIZE"]:
             if symbols["utramp"] <= offset < symbols["utramp_end"]:
+                vcpu.user_mode = True
                 self._slow_done(vcpu, asp, sent)
-                self._capture_user(sr, regs)
+                self._capture_user(vcpu, regs)
                 kmem = self.machine.kmem.qwords
                 regs.rcx = kmem[(private + LAYOUT["PRIV_UT_RCX"]) >> 3]
                 regs.r11 = kmem[(private + LAYOUT["PRIV_UT_R11"]) >> 3]
                 regs.rip = kmem[(private + LAYOUT["PRIV_UT_RIP"]) >> 3]
             elif offset == symbols["syscall_entry"]:
                 self._slow_done(vcpu, asp, sent)
-                return self._syscall(sr, regs)
+                return self._syscall(vcpu, regs)
             elif offset in self.vector_entries:
                 self._slow_done(vcpu, asp, sent)
                 return self._exception(vcpu, sr, regs, private, self.vector_entries[offset])
@@ -335,8 +375,9 @@ class KVMContext(Context):
                 # Still in sysret_point or the slow path: regs are exactly what we entered with.
                 vcpu.cr3 = None
         else:
+            vcpu.user_mode = True
             self._slow_done(vcpu, asp, sent)
-            self._capture_user(sr, regs)
+            self._capture_user(vcpu, regs)
         return Interrupted() if self._take_interrupt() else None
 
     def _broken(self, vcpu: VirtualCPU, what: str) -> None:
@@ -349,4 +390,3 @@ class KVMContext(Context):
                 self.fpu_vcpu.fpu_owner = None
             self.fpu_vcpu = None
         self.released = True
-

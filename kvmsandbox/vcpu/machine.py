@@ -37,12 +37,8 @@ class Machine:
         self.kvm = Kvm()
         self.vm: Vm = self.kvm.create_vm()
         self.kmem = KernelMemory(KERNEL_GPA, kernel_size)
-        self.vm.set_user_memory_region(
-            KERNEL_SLOT, KERNEL_GPA, kernel_size, _host_address(self.kmem.file)
-        )
-        self.vm.set_user_memory_region(
-            MEMORY_SLOT, MEMORY_GPA, memory_file.size, _host_address(memory_file)
-        )
+        self.vm.set_user_memory_region(KERNEL_SLOT, KERNEL_GPA, kernel_size, _host_address(self.kmem.file))
+        self.vm.set_user_memory_region(MEMORY_SLOT, MEMORY_GPA, memory_file.size, _host_address(memory_file))
         self.cpuid = self.kvm.supported_cpuid()
         self.image = Ring0Image.load("pvm_native")
         self.text = self.kmem.file.allocate(TEXT_PAGES)
@@ -71,7 +67,9 @@ class Machine:
         """Map vCPU `index`'s ring0 window into `tables` (host writes: new entries only)."""
         base = window_base(index)
         for i in range(TEXT_PAGES):
-            tables.map_page(base + LAYOUT["TEXT_PAGE"] + i * PAGE_SIZE, self.kmem.gpa(self.text + i * PAGE_SIZE), RX)
+            tables.map_page(
+                base + LAYOUT["TEXT_PAGE"] + i * PAGE_SIZE, self.kmem.gpa(self.text + i * PAGE_SIZE), RX
+            )
         for name in ("CPU_PAGE", "IDT_PAGE", "GDT_PAGE"):
             tables.map_page(base + LAYOUT[name], self.kmem.gpa(cpu_pages[name]), RO)
         tables.map_page(base + LAYOUT["PRIV_PAGE"], self.kmem.gpa(private), RW)

@@ -21,8 +21,9 @@ class VCPUPool:
     def __init__(self, machine: Machine, max_vcpus: int | None = None) -> None:
         self.machine = machine
         self.max_vcpus = max_vcpus or default_max_vcpus()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._free: list[VirtualCPU] = []
+        self._waiting = 0
 
     @property
     def lock(self) -> threading.Condition:
@@ -30,6 +31,9 @@ class VCPUPool:
 
     def acquire(self, preferred: VirtualCPU | None) -> VirtualCPU:
         with self._cond:
+            free = self._free
+            if free and free[-1] is preferred:
+                return free.pop()
             while True:
                 if preferred is not None and preferred in self._free:
                     self._free.remove(preferred)
@@ -40,9 +44,14 @@ class VCPUPool:
                     vcpu = VirtualCPU(self.machine, len(self.machine.vcpus))
                     self.machine.vcpus.append(vcpu)
                     return vcpu
-                self._cond.wait()
+                self._waiting += 1
+                try:
+                    self._cond.wait()
+                finally:
+                    self._waiting -= 1
 
     def release(self, vcpu: VirtualCPU) -> None:
         with self._cond:
             self._free.append(vcpu)
-            self._cond.notify()
+            if self._waiting:
+                self._cond.notify()

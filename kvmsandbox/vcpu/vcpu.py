@@ -17,7 +17,6 @@ from kvmsandbox.kvm import (
     MSR_PVM_CONTROL,
     MSR_STAR,
     MSR_SYSCALL_MASK,
-    Vcpu,
 )
 from kvmsandbox.memory.pagetables import PageTables
 from kvmsandbox.platform import PAGE_SIZE
@@ -69,12 +68,17 @@ class VirtualCPU:
         self._set_sregs()
         self._set_msrs()
         self.default_fpu = bytes(self.kvm.get_xsave())
+        symbols = machine.image.symbols
+        self.sysret_point = self.window + symbols["sysret_point"]
+        self.utramp = self.window + symbols["utramp"]
         # Host-side knowledge of guest state, to skip redundant work on entry.
         self.cr3: int | None = None
         self.fs_base = 0
         self.gs_base = 0
         self.fpu_owner: object | None = None
         self.tid = 0
+        self.user_mode = False  # stopped by a kick while in user mode (virtual CPL 3)
+        self.entering_kernel = False  # sent through enter_kernel to get back to ring0
 
     def address(self, name: str) -> int:
         """Guest VA of a ring0 symbol in this vCPU's window."""
@@ -151,7 +155,11 @@ class VirtualCPU:
         self.kvm.set_sregs(sregs)
 
     def _set_msrs(self) -> None:
-        msrs = [(MSR_LSTAR, self.address("syscall_entry")), (MSR_STAR, STAR), (MSR_SYSCALL_MASK, SYSCALL_MASK)]
+        msrs = [
+            (MSR_LSTAR, self.address("syscall_entry")),
+            (MSR_STAR, STAR),
+            (MSR_SYSCALL_MASK, SYSCALL_MASK),
+        ]
         if self.kvm.set_msrs(msrs) != len(msrs):
             raise OSError("KVM_SET_MSRS refused the SYSCALL MSRs")
         control = self.machine.kmem.gpa(self.pvm_page) | PVM_CONTROL_ENABLE
