@@ -37,8 +37,8 @@ class Machine:
         self.kvm = Kvm()
         self.vm: Vm = self.kvm.create_vm()
         self.kmem = KernelMemory(KERNEL_GPA, kernel_size)
-        self.vm.set_user_memory_region(KERNEL_SLOT, KERNEL_GPA, kernel_size, _host_address(self.kmem.file))
-        self.vm.set_user_memory_region(MEMORY_SLOT, MEMORY_GPA, memory_file.size, _host_address(memory_file))
+        self.vm.set_user_memory_region(KERNEL_SLOT, KERNEL_GPA, kernel_size, host_address(self.kmem.file))
+        self.vm.set_user_memory_region(MEMORY_SLOT, MEMORY_GPA, memory_file.size, host_address(memory_file))
         self.cpuid = self.kvm.supported_cpuid()
         self.image = Ring0Image.load("pvm_native")
         self.text = self.kmem.file.allocate(TEXT_PAGES)
@@ -88,7 +88,7 @@ class Machine:
         self.kmem.close()
 
 
-def _host_address(memory_file: MemoryFile) -> int:
+def host_address(memory_file: MemoryFile) -> int:
     from kvmsandbox.kvm._kvm import ffi
 
     buf = ffi.from_buffer(memory_file.map)
