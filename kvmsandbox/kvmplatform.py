@@ -76,6 +76,8 @@ class KVMPlatform(Platform):
         self.memory_file = MemoryFile(memory_size)
         self.machine = Machine(self.memory_file)
         self.pool = VCPUPool(self.machine, max_vcpus)
+        # Create vCPU 0 now: setup errors surface here, and its reset FPU image is the default.
+        self.pool.release(self.pool.acquire(None))
 
     def new_address_space(self) -> KVMAddressSpace:
         return KVMAddressSpace(self.machine, MEMORY_GPA, self.min_user_address, self.max_user_address)

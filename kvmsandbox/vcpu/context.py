@@ -138,7 +138,7 @@ class KVMContext(Context):
                 if owner is not None:
                     owner.fpu_image = vcpu.kvm.get_xsave()
                     owner.fpu_vcpu = None
-                vcpu.kvm.set_xsave(self.fpu_image if self.fpu_image is not None else vcpu.default_fpu)
+                vcpu.kvm.set_xsave(self.fpu_image if self.fpu_image is not None else self.machine.default_fpu)
                 vcpu.fpu_owner = self
                 self.fpu_vcpu = vcpu
                 self.fpu_image = None
@@ -152,7 +152,7 @@ class KVMContext(Context):
                 return self.fpu_vcpu.kvm.get_xsave()
             if self.fpu_image is not None:
                 return bytearray(self.fpu_image)
-            return bytearray(self.machine.vcpus[0].default_fpu)
+            return bytearray(self.machine.default_fpu)
 
     # -- switch -------------------------------------------------------------------------------
 
@@ -270,6 +270,13 @@ class KVMContext(Context):
         qwords[(private + LAYOUT["PRIV_UT_R11"]) >> 3] = regs.r11
         qwords[(private + LAYOUT["PRIV_UT_RIP"]) >> 3] = regs.rip
 
+    def _load_utramp(self, private: int, regs: Regs) -> None:
+        """The app state utramp was about to restore (it only reloads RCX, R11 and RIP)."""
+        qwords = self.machine.kmem.qwords
+        regs.rcx = qwords[(private + LAYOUT["PRIV_UT_RCX"]) >> 3]
+        regs.r11 = qwords[(private + LAYOUT["PRIV_UT_R11"]) >> 3]
+        regs.rip = qwords[(private + LAYOUT["PRIV_UT_RIP"]) >> 3]
+
     @staticmethod
     def _mark_dirty(vcpu: VirtualCPU) -> None:
         run = vcpu.kvm.run_struct
@@ -339,6 +346,9 @@ class KVMContext(Context):
             self._broken(vcpu, f"vector {vector} in ring0 at rip {rip:#x} err {err:#x}")
         _load_regs(vcpu.kvm.sync_regs_buffer, regs)
         regs.rip, regs.rflags, regs.rsp = rip, rflags, rsp
+        if vcpu.utramp <= rip < vcpu.utramp_end:
+            # A trap (TF set by the app) inside utramp: report it at the app's own next instruction.
+            self._load_utramp(private, regs)
         if vector == exceptions.PAGE_FAULT:
             address = vcpu.kvm.get_sregs().cr2
             access, code = exceptions.page_fault_access(err)
@@ -361,10 +371,7 @@ class KVMContext(Context):
                 vcpu.user_mode = True
                 self._slow_done(vcpu, asp, sent)
                 self._capture_user(vcpu, regs)
-                kmem = self.machine.kmem.qwords
-                regs.rcx = kmem[(private + LAYOUT["PRIV_UT_RCX"]) >> 3]
-                regs.r11 = kmem[(private + LAYOUT["PRIV_UT_R11"]) >> 3]
-                regs.rip = kmem[(private + LAYOUT["PRIV_UT_RIP"]) >> 3]
+                self._load_utramp(private, regs)
             elif offset == symbols["syscall_entry"]:
                 self._slow_done(vcpu, asp, sent)
                 return self._syscall(vcpu, regs)
@@ -381,7 +388,8 @@ class KVMContext(Context):
         return Interrupted() if self._take_interrupt() else None
 
     def _broken(self, vcpu: VirtualCPU, what: str) -> None:
-        vcpu.cr3 = None
+        """The vCPU is in a state we cannot resume from: the pool replaces it."""
+        vcpu.broken = True
         raise PlatformError(f"vCPU {vcpu.index}: {what}")
 
     def release(self) -> None:

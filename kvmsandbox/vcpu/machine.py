@@ -45,6 +45,7 @@ class Machine:
         self.kmem.file.write(self.text, self.image.text)
         self.lock = threading.Lock()
         self.vcpus: list = []  # VirtualCPU, appended by the pool
+        self.default_fpu: bytes | None = None  # a fresh vCPU's XSAVE image
         self.direct_map_entry = self._build_direct_map()
 
     def _build_direct_map(self) -> int:

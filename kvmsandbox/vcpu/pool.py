@@ -24,6 +24,7 @@ class VCPUPool:
         self._cond = threading.Condition(threading.Lock())
         self._free: list[VirtualCPU] = []
         self._waiting = 0
+        self._next_index = 0
 
     @property
     def lock(self) -> threading.Condition:
@@ -41,7 +42,8 @@ class VCPUPool:
                 if self._free:
                     return self._free.pop()
                 if len(self.machine.vcpus) < self.max_vcpus:
-                    vcpu = VirtualCPU(self.machine, len(self.machine.vcpus))
+                    vcpu = VirtualCPU(self.machine, self._next_index)
+                    self._next_index += 1
                     self.machine.vcpus.append(vcpu)
                     return vcpu
                 self._waiting += 1
@@ -52,6 +54,18 @@ class VCPUPool:
 
     def release(self, vcpu: VirtualCPU) -> None:
         with self._cond:
-            self._free.append(vcpu)
+            if vcpu.broken:
+                self._retire(vcpu)
+            else:
+                self._free.append(vcpu)
             if self._waiting:
                 self._cond.notify()
+
+    def _retire(self, vcpu: VirtualCPU) -> None:
+        """Drop a broken vCPU (KVM ids are never reused: the next one gets a fresh index)."""
+        self.machine.vcpus.remove(vcpu)
+        owner = vcpu.fpu_owner
+        if owner is not None:
+            owner.fpu_vcpu = None
+            owner.fpu_image = None
+        vcpu.close()

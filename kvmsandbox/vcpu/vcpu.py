@@ -67,10 +67,12 @@ class VirtualCPU:
         self.kvm.set_cpuid2(machine.cpuid)
         self._set_sregs()
         self._set_msrs()
-        self.default_fpu = bytes(self.kvm.get_xsave())
+        if machine.default_fpu is None:
+            machine.default_fpu = bytes(self.kvm.get_xsave())
         symbols = machine.image.symbols
         self.sysret_point = self.window + symbols["sysret_point"]
         self.utramp = self.window + symbols["utramp"]
+        self.utramp_end = self.window + symbols["utramp_end"]
         # Host-side knowledge of guest state, to skip redundant work on entry.
         self.cr3: int | None = None
         self.fs_base = 0
@@ -79,6 +81,7 @@ class VirtualCPU:
         self.tid = 0
         self.user_mode = False  # stopped by a kick while in user mode (virtual CPL 3)
         self.entering_kernel = False  # sent through enter_kernel to get back to ring0
+        self.broken = False  # hit a state it cannot resume from; the pool replaces it
 
     def address(self, name: str) -> int:
         """Guest VA of a ring0 symbol in this vCPU's window."""
