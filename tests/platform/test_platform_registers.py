@@ -1,0 +1,220 @@
+"""Register state: GPRs, RFLAGS, FS/GS base and XMM/YMM survive round trips and Sentry edits."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from platform_harness import MASK64, SIGILL, SYS_EXIT, SYS_REPORT, H
+
+from kvmsandbox.platform import GPR_NAMES, RFLAGS_FIXED, Access, Fault
+
+FLAGS_MASK = H["FLAGS_MASK"]
+GPRS = GPR_NAMES
+XMM_OFFSET = 160  # XMM0 in the legacy XSAVE area
+
+
+def host_has_avx() -> bool:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return "avx" in line.split()
+    return False
+
+
+def what_name(what: int) -> str:
+    if what < 16:
+        return GPRS[what]
+    names = {H["WHAT_FLAGS"]: "rflags", H["WHAT_FS"]: "fs:[0]", H["WHAT_GS"]: "gs:[0]"}
+    if what in names:
+        return names[what]
+    low = what & 0xFF
+    return f"vector register {low - H['WHAT_VEC']} qword {what >> 8}"
+
+
+def setup_regs_snippet(app, rng, count):
+    seeds = [rng.getrandbits(64) for _ in range(16)]
+    app.set_u64(H["R_COUNT"], count)
+    app.set_u64(H["R_FSEED"], rng.getrandbits(64))
+    app.set_u64(H["R_SEEDS"], *seeds)
+    app.set_bytes(H["R_VSEEDS"], rng.randbytes(16 * 32))
+    app.set_u64(H["R_FS_EXPECT"], app.fs_value)
+    app.set_u64(H["R_GS_EXPECT"], app.gs_value)
+    return seeds
+
+
+def fail_detail(app) -> str:
+    it, what, got, exp = app.data_u64s(H["R_FAIL_ITER"], 4)
+    return f"iteration {it}: {what_name(what)} is {got:#x}, expected {exp:#x}"
+
+
+def test_avx_usable_when_the_host_has_it(make_app, rng):
+    """Apps built for AVX must run: the app sees OSXSAVE, AVX and XCR0 SSE|AVX state if the host has AVX."""
+    app = make_app("regs")
+    setup_regs_snippet(app, rng, 0)
+    assert app.run() == 0
+    use_avx, xcr0 = app.data_u64s(H["R_USE_AVX"], 2)
+    if host_has_avx():
+        assert use_avx == 1, f"host has AVX, the app does not (XCR0 {xcr0:#x})"
+    assert xcr0 & 1, f"XCR0 {xcr0:#x} lacks x87 state"
+
+
+def test_registers_survive_1000_round_trips(make_app, rng):
+    """All GPRs, RFLAGS, FS/GS base and XMM/YMM survive 1000 syscall round trips.
+
+    The app changes every pattern each iteration and checks after each
+    return; the harness checks what the platform reports at each event,
+    returns a fresh random rax each time (the app logs what it got), and
+    every 100 ticks moves FS base to another page (the app must follow).
+    """
+    count = 1000
+    app = make_app("regs")
+    seeds = setup_regs_snippet(app, rng, count)
+    fseed = app.data_u64(H["R_FSEED"])
+    fs_pages = [(H["FS_VA"], app.fs_value)]
+    for i in range(3):
+        value = rng.getrandbits(64)
+        va = H["TEST_VA"] + i * 0x1000
+        app.map_new(va, 1, Access.RW, struct.pack("<Q", value))
+        fs_pages.append((va, value))
+    tick_return = app.snippet.addr("tick_return")
+    returns = []
+    fs_index = 0
+
+    def tick(event, regs):
+        nonlocal fs_index
+        i = len(returns)
+        for k, name in enumerate(GPRS):
+            if name in ("rax", "rcx", "r11"):
+                continue
+            want = (H["RSP_BASE"] + ((i * 8) & H["RSP_MASK"])) if name == "rsp" else (seeds[k] + i) & MASK64
+            got = getattr(regs, name)
+            assert got == want, f"tick {i}: the platform reports {name}={got:#x}, the app set {want:#x}"
+        flags = ((fseed + i) & FLAGS_MASK) | RFLAGS_FIXED
+        assert regs.rflags & FLAGS_MASK == flags & FLAGS_MASK, f"tick {i}: rflags {regs.rflags:#x}"
+        assert regs.r11 == flags, f"tick {i}: r11 {regs.r11:#x}, RFLAGS at SYSCALL was {flags:#x}"
+        assert regs.rcx == tick_return == regs.rip, f"tick {i}: rcx {regs.rcx:#x} rip {regs.rip:#x}"
+        assert regs.fs_base == fs_pages[fs_index][0], f"tick {i}: fs_base {regs.fs_base:#x}"
+        if i % 100 == 99:
+            fs_index = (fs_index + 1) % len(fs_pages)
+            regs.fs_base = fs_pages[fs_index][0]
+            app.set_u64(H["R_FS_EXPECT"], fs_pages[fs_index][1])
+        ret = rng.getrandbits(64)
+        returns.append(ret)
+        return ret
+
+    status = app.run({H["SYS_TICK"]: tick})
+    assert status == 0, f"the app found a register changed: {fail_detail(app)}"
+    assert app.data_u64(H["R_ITER"]) == count
+    assert app.data_u64s(H["R_LOG"], count) == returns, "the app did not get the returned rax values"
+    if host_has_avx():
+        assert app.data_u64(H["R_USE_AVX"]) == 1, "YMM upper halves were not tested: no AVX in the app"
+
+
+def random_gprs(rng):
+    values = {name: rng.getrandbits(64) for name in GPRS}
+    # canonical, so a platform that has to load it into a real RSP can
+    values["rsp"] = rng.randrange(0x10000, 1 << 47) & ~7
+    return values
+
+
+def set_everything(app, rng, rip_symbol):
+    """Overwrite every register the interface carries; return what was set."""
+    gprs = random_gprs(rng)
+    for name, value in gprs.items():
+        setattr(app.regs, name, value)
+    flags = (rng.getrandbits(64) & FLAGS_MASK) | RFLAGS_FIXED
+    app.regs.rflags = flags
+    app.regs.rip = app.snippet.addr(rip_symbol)
+    fs_value, gs_value = rng.getrandbits(64), rng.getrandbits(64)
+    fs_va, gs_va = H["TEST_VA"], H["TEST_VA"] + 0x1000
+    app.map_new(fs_va, 1, Access.RW, struct.pack("<Q", fs_value))
+    app.map_new(gs_va, 1, Access.RW, struct.pack("<Q", gs_value))
+    app.regs.fs_base, app.regs.gs_base = fs_va, gs_va
+    return gprs, flags, fs_value, gs_value
+
+
+def check_landing(app, gprs, flags, fs_value, gs_value):
+    saved = dict(zip(GPRS, app.data_u64s(H["R_SAVE"], 16), strict=True))
+    for name in GPRS:
+        assert saved[name] == gprs[name], (
+            f"the app found {name}={saved[name]:#x}, the Sentry set {gprs[name]:#x}"
+        )
+    got_flags = app.data_u64(H["R_SAVE_FLAGS"])
+    assert got_flags & FLAGS_MASK == flags & FLAGS_MASK, f"app RFLAGS {got_flags:#x}, Sentry set {flags:#x}"
+    assert app.data_u64s(H["D_RESULT"], 2) == [fs_value, gs_value], "FS/GS base edits did not reach the app"
+
+
+def test_sentry_edits_every_register(make_app, rng):
+    """What the Sentry writes into every GPR (rcx, r11 too), RFLAGS, RIP, FS/GS base reaches the app."""
+    app = make_app("setregs")
+    app.set_bytes(H["R_VSEEDS"], rng.randbytes(256))
+    app.expect_syscall(SYS_REPORT)
+    expected = set_everything(app, rng, "landing")
+    assert app.expect_syscall(SYS_EXIT).args[0] == 0
+    check_landing(app, *expected)
+
+
+def test_registers_survive_an_exception(make_app, rng):
+    """A fault reports the exact registers and resuming after it restores all of them, rcx and r11 too."""
+    app = make_app("setregs")
+    app.expect_syscall(SYS_REPORT)
+    gprs, flags, fs_value, gs_value = set_everything(app, rng, "ud_then_land")
+    event = app.expect_fault("ud2")
+    assert isinstance(event, Fault) and event.signo == SIGILL, app.describe(event)
+    for name in GPRS:
+        got = getattr(app.regs, name)
+        assert got == gprs[name], f"at the fault {name}={got:#x}, it was {gprs[name]:#x}"
+    assert app.regs.rflags & FLAGS_MASK == flags & FLAGS_MASK, f"rflags at the fault {app.regs.rflags:#x}"
+    app.regs.rip = app.snippet.addr("landing")
+    assert app.expect_syscall(SYS_EXIT).args[0] == 0
+    check_landing(app, gprs, flags, fs_value, gs_value)
+
+
+def test_fpu_state_visible_and_settable(make_app, rng):
+    """pull_fpu() shows the app's XMM registers; an image given in regs.fpu is what the app then sees."""
+    app = make_app("setregs")
+    seeds = rng.randbytes(256)
+    app.set_bytes(H["R_VSEEDS"], seeds)
+    app.expect_syscall(SYS_REPORT)
+    image = app.ctx.pull_fpu()
+    assert image is not None and len(image) >= 512, "pull_fpu() gave no XSAVE image"
+    got = bytes(image[XMM_OFFSET : XMM_OFFSET + 256])
+    for k in range(16):
+        assert got[16 * k : 16 * k + 16] == seeds[16 * k : 16 * k + 16], (
+            f"pull_fpu: xmm{k} differs from the app's"
+        )
+    new = rng.randbytes(256)
+    image = bytearray(image)
+    image[XMM_OFFSET : XMM_OFFSET + 256] = new
+    app.regs.fpu = image
+    app.regs.rip = app.snippet.addr("landing")
+    app.regs.rsp = H["STACK_TOP"]
+    assert app.expect_syscall(SYS_EXIT).args[0] == 0
+    saved = app.mf.read(app.data_off + H["R_VSAVE"], 256)
+    for k in range(16):
+        assert saved[16 * k : 16 * k + 16] == new[16 * k : 16 * k + 16], f"xmm{k} edit did not reach the app"
+
+
+def test_fpu_state_is_per_context(make_app, rng):
+    """Two contexts' XMM state stays apart while they take turns running."""
+    apps = [make_app("setregs") for _ in range(2)]
+    seeds = [rng.randbytes(256) for _ in apps]
+    for app, seed in zip(apps, seeds, strict=True):
+        app.set_bytes(H["R_VSEEDS"], seed)
+    for app in apps:
+        app.expect_syscall(SYS_REPORT)
+    for _ in range(3):
+        for app, seed in zip(apps, seeds, strict=True):
+            app.regs.rip = app.snippet.addr("set_return")
+            event = app.expect_fault("ud2")
+            assert event.signo == SIGILL, app.describe(event)
+            image = app.ctx.pull_fpu()
+            assert bytes(image[XMM_OFFSET : XMM_OFFSET + 256]) == seed, (
+                "another context's XMM state leaked in"
+            )
+    for app in apps:
+        app.regs.rip = app.snippet.addr("landing")
+        app.regs.rsp = H["STACK_TOP"]
+        assert app.expect_syscall(SYS_EXIT).args[0] == 0
+    for app, seed in zip(apps, seeds, strict=True):
+        assert app.mf.read(app.data_off + H["R_VSAVE"], 256) == seed
