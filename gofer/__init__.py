@@ -1,0 +1,28 @@
+"""The gofer: a separate process that is the sandbox's only access to host files.
+
+`start(root_dir)` spawns it for one host directory and returns the process and
+a connected client for the Sentry.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from gofer.client import GoferClient
+
+
+def start(root_dir: str) -> tuple[subprocess.Popen, GoferClient]:
+    """Spawn `python -m gofer` serving root_dir over a fresh SOCK_SEQPACKET pair."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gofer", "--root", root_dir, "--sock-fd", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+        )
+    finally:
+        theirs.close()
+    return proc, GoferClient(ours)

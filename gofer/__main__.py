@@ -1,0 +1,43 @@
+"""Gofer process entry point: `python -m gofer --root DIR --sock-fd N`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import socket
+
+from gofer.server import serve
+
+
+def confine(root: str) -> int:
+    """Open the root, then shed what the gofer does not need; returns the root fd.
+
+    As root the process chroots into the tree so that even a bug in the walk
+    code cannot name a host path; otherwise it at least leaves its cwd at '/'
+    so no relative host path means anything.
+    """
+    if os.geteuid() == 0:
+        os.chroot(root)
+        root = "/"
+    os.chdir("/")
+    return os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="gofer")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--sock-fd", type=int, required=True)
+    args = parser.parse_args()
+    sock = socket.socket(fileno=args.sock_fd)
+    # Whatever else was inherited is not ours to use.
+    os.closerange(3, args.sock_fd)
+    os.closerange(args.sock_fd + 1, os.sysconf("SC_OPEN_MAX"))
+    # Every node the Sentry walks holds an O_PATH fd here.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    serve(sock, confine(args.root))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The gofer's request loop: serves one host directory tree, read-only.
+
+Confinement comes from never resolving a path on the host. Every node is an
+O_PATH|O_NOFOLLOW fd reached one name at a time from the root fd; names with
+'/' are refused; '..' is answered from the node's own parent chain, so at the
+root it stays at the root; a symlink is returned as a node of its own (the
+Sentry reads it with ReadLink and resolves it inside the sandbox). Walking
+"through" a symlink node fails with ENOTDIR because the host kernel will not
+openat() relative to a symlink fd. Only regular files and directories are
+ever opened for I/O, so host devices, FIFOs and sockets stay out of reach.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import socket
+import stat
+import weakref
+from dataclasses import dataclass, field
+
+from gofer import gofer_pb2 as pb
+from gofer import wire
+
+# Entries per ReadDir page: 256 names of at most 255 bytes fit one packet.
+READDIR_PAGE = 256
+
+_DT = {
+    stat.S_IFIFO: 1,
+    stat.S_IFCHR: 2,
+    stat.S_IFDIR: 4,
+    stat.S_IFBLK: 6,
+    stat.S_IFREG: 8,
+    stat.S_IFLNK: 10,
+    stat.S_IFSOCK: 12,
+}
+
+
+@dataclass(eq=False)
+class Node:
+    """A file under the root, held open with O_PATH; its fd closes when no id or child refers to it."""
+
+    fd: int
+    parent: Node | None
+    name: bytes
+    st: os.stat_result = field(repr=False)
+
+    def __post_init__(self) -> None:
+        weakref.finalize(self, os.close, self.fd)
+
+
+def stat_message(st: os.stat_result) -> pb.Stat:
+    return pb.Stat(
+        mode=st.st_mode,
+        ino=st.st_ino,
+        dev=st.st_dev,
+        nlink=st.st_nlink,
+        uid=st.st_uid,
+        gid=st.st_gid,
+        rdev=st.st_rdev,
+        size=st.st_size,
+        blksize=st.st_blksize,
+        blocks=st.st_blocks,
+        atime_ns=st.st_atime_ns,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+    )
+
+
+def _check_name(name: bytes) -> None:
+    if not name or b"/" in name or b"\0" in name or len(name) > 255:
+        raise OSError(errno.EINVAL, "bad name")
+
+
+class Server:
+    """Node table and operations for one connection."""
+
+    def __init__(self, root_fd: int) -> None:
+        root = Node(root_fd, None, b"/", os.fstat(root_fd))
+        if not stat.S_ISDIR(root.st.st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, "gofer root is not a directory")
+        self._nodes: dict[int, Node] = {0: root}
+        self._ids = itertools.count(1)
+
+    def _node(self, node_id: int) -> Node:
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise OSError(errno.EBADF, "unknown node") from None
+
+    def _add(self, node: Node) -> int:
+        node_id = next(self._ids)
+        self._nodes[node_id] = node
+        return node_id
+
+    def walk(self, req: pb.WalkRequest) -> pb.Response:
+        parent = self._node(req.node)
+        name = req.name
+        _check_name(name)
+        if name == b".":
+            node = parent
+        elif name == b"..":
+            node = parent.parent or parent
+        else:
+            if not stat.S_ISDIR(parent.st.st_mode):
+                raise OSError(errno.ENOTDIR, "not a directory")
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent.fd)
+            node = Node(fd, parent, name, os.fstat(fd))
+        return pb.Response(walk=pb.WalkResponse(node=self._add(node), stat=stat_message(node.st)))
+
+    def stat(self, req: pb.StatRequest) -> pb.Response:
+        node = self._node(req.node)
+        node.st = os.fstat(node.fd)
+        return pb.Response(stat=pb.StatResponse(stat=stat_message(node.st)))
+
+    def _open_host(self, node: Node, flags: int) -> int:
+        """Reopen a node for reading; refuses anything but regular files and directories."""
+        if flags & os.O_ACCMODE != os.O_RDONLY or flags & (os.O_CREAT | os.O_TRUNC):
+            raise OSError(errno.EROFS, "read-only")
+        mode = node.st.st_mode
+        base = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+        if stat.S_ISDIR(mode):
+            fd = os.open(".", base | os.O_DIRECTORY, dir_fd=node.fd)
+        elif stat.S_ISREG(mode) and node.parent is not None:
+            if flags & os.O_DIRECTORY:
+                raise OSError(errno.ENOTDIR, "not a directory")
+            fd = os.open(node.name, base, dir_fd=node.parent.fd)
+        elif stat.S_ISLNK(mode):
+            raise OSError(errno.ELOOP, "symlink")
+        else:
+            raise OSError(errno.EPERM, "not a regular file or directory")
+        st = os.fstat(fd)
+        if (st.st_ino, st.st_dev) != (node.st.st_ino, node.st.st_dev):
+            os.close(fd)
+            raise OSError(errno.ESTALE, "file replaced on the host")
+        return fd
+
+    def readlink(self, req: pb.ReadLinkRequest) -> pb.Response:
+        node = self._node(req.node)
+        if node.parent is None or not stat.S_ISLNK(node.st.st_mode):
+            raise OSError(errno.EINVAL, "not a symlink")
+        target = os.readlink(node.name, dir_fd=node.parent.fd)
+        return pb.Response(readlink=pb.ReadLinkResponse(target=target))
+
+    def readdir(self, req: pb.ReadDirRequest) -> pb.Response:
+        node = self._node(req.node)
+        fd = self._open_host(node, os.O_RDONLY | os.O_DIRECTORY)
+        count = min(req.count or READDIR_PAGE, READDIR_PAGE)
+        entries = []
+        try:
+            with os.scandir(fd) as it:
+                page = itertools.islice(it, req.offset, req.offset + count + 1)
+                for entry in page:
+                    st = entry.stat(follow_symlinks=False)
+                    name = os.fsencode(entry.name)
+                    entries.append(
+                        pb.DirEntry(name=name, ino=st.st_ino, type=_DT.get(stat.S_IFMT(st.st_mode), 0))
+                    )
+        finally:
+            os.close(fd)
+        eof = len(entries) <= count
+        return pb.Response(readdir=pb.ReadDirResponse(entries=entries[:count], eof=eof))
+
+    def close(self, req: pb.CloseRequest) -> pb.Response:
+        for node_id in req.nodes:
+            if node_id != 0:
+                self._nodes.pop(node_id, None)
+        return pb.Response(close=pb.CloseResponse())
+
+    def handle(self, req: pb.Request) -> tuple[pb.Response, list[int]]:
+        """Serve one request; errors become an errno reply, never an exception."""
+        op = req.WhichOneof("op")
+        try:
+            if op == "open":
+                fd = self._open_host(self._node(req.open.node), req.open.flags)
+                return pb.Response(open=pb.OpenResponse()), [fd]
+            handler = {
+                "walk": self.walk,
+                "stat": self.stat,
+                "readlink": self.readlink,
+                "readdir": self.readdir,
+                "close": self.close,
+            }.get(op)
+            if handler is None:
+                return pb.Response(errno=errno.ENOSYS), []
+            return handler(getattr(req, op)), []
+        except OSError as e:
+            return pb.Response(errno=e.errno or errno.EIO), []
+
+
+def serve(sock: socket.socket, root_fd: int) -> None:
+    """Answer requests until the Sentry closes its end."""
+    server = Server(root_fd)
+    while True:
+        try:
+            got = wire.recv(sock, pb.Request)
+        except wire.ProtocolError:
+            wire.send(sock, pb.Response(errno=errno.EINVAL))
+            continue
+        except ConnectionError:
+            return
+        if got is None:
+            return
+        req, fds = got
+        for fd in fds:
+            os.close(fd)
+        resp, out_fds = server.handle(req)
+        try:
+            wire.send(sock, resp, out_fds)
+        finally:
+            for fd in out_fds:
+                os.close(fd)

@@ -1,0 +1,55 @@
+"""Building a sandbox's VFS: the mount tree every process starts with.
+
+/          gofer-backed container root (read-only for now)
+/dev       devfs, with /dev/shm a tmpfs
+/proc      procfs
+/tmp       tmpfs
+"""
+
+from __future__ import annotations
+
+import os
+
+from gofer.client import GoferClient
+from sentry.vfs.fs.anon import HOSTFS
+from sentry.vfs.fs.dev import make_devfs
+from sentry.vfs.fs.gofer import GoferFilesystem
+from sentry.vfs.fs.host import HostInode
+from sentry.vfs.fs.proc import make_procfs
+from sentry.vfs.fs.tmpfs import TmpFilesystem
+from sentry.vfs.fscontext import FSContext
+from sentry.vfs.mount import Location
+from sentry.vfs.vfs import VFS
+
+
+def make_vfs(root_dir: str, gofer_client: GoferClient, stdio_fds: tuple[int, ...] = (0, 1, 2)) -> VFS:
+    """The VFS for a gofer serving root_dir; stdio_fds are the host fds the app's 0, 1, 2 wrap.
+
+    Once the kernel exists, set `vfs.procfs.kernel = kernel` so /proc can list processes.
+    """
+    gofer_fs = GoferFilesystem(gofer_client)
+    vfs = VFS(gofer_fs, gofer_fs.root_inode(), source=root_dir)
+    vfs.root.mount.readonly = True
+
+    for fd in stdio_fds:
+        inode = HostInode(fd)
+        vfs.host_stdio[fd] = HOSTFS.location(inode, b"host:[%d]" % inode.ino)
+    consoles = [vfs.host_stdio[fd] for fd in stdio_fds if os.isatty(fd)]
+
+    def open_console(task, loc: Location, flags: int):
+        return consoles[0].inode.open(task, consoles[0], flags)
+
+    dev_fs, dev_root = make_devfs(open_console if consoles else None)
+    vfs.mount_path(b"/dev", dev_fs, dev_root, source="dev")
+    shm = TmpFilesystem()
+    vfs.mount_path(b"/dev/shm", shm, shm.new_root(), source="shm")
+    vfs.procfs, proc_root = make_procfs(vfs)
+    vfs.mount_path(b"/proc", vfs.procfs, proc_root, source="proc")
+    tmp = TmpFilesystem()
+    vfs.mount_path(b"/tmp", tmp, tmp.new_root(), source="tmpfs")
+    return vfs
+
+
+def initial_fs_context(vfs: VFS) -> FSContext:
+    """The first process's root, cwd (/) and umask."""
+    return FSContext(vfs.root, vfs.root)

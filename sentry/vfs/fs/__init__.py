@@ -1,0 +1,1 @@
+"""Filesystem implementations: gofer-backed, tmpfs, devfs, procfs, pipes and host stdio."""

@@ -1,0 +1,107 @@
+"""The gofer-backed filesystem: the container root, served by the gofer process.
+
+Read-only in this issue. Inodes name gofer nodes; attributes are cached from
+the walk (nothing else changes the tree while the sandbox runs). Opening a
+regular file asks the gofer for a host fd once, then every read is a plain
+os.pread on it in the Sentry, with no gofer round trip.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gofer.client import ROOT_NODE, GoferClient
+from gofer.gofer_pb2 import Stat as WireStat
+from sentry.errors import Errno
+from sentry.vfs.dirent import DirEntry
+from sentry.vfs.file import MAX_RW, DirectoryFile, FileDescription, SeekableFile
+from sentry.vfs.inode import Filesystem, Inode
+from sentry.vfs.mount import Location
+from sentry.vfs.stat import Stat
+
+
+@contextmanager
+def gofer_errors() -> Iterator[None]:
+    """The gofer's errnos become the app's."""
+    try:
+        yield
+    except OSError as e:
+        raise Errno(e.errno or errno.EIO) from None
+
+
+class GoferFilesystem(Filesystem):
+    name = "9p"
+
+    def __init__(self, client: GoferClient) -> None:
+        super().__init__()
+        self.client = client
+
+    def root_inode(self) -> GoferInode:
+        with gofer_errors():
+            return GoferInode(self, ROOT_NODE, self.client.stat(ROOT_NODE))
+
+
+class GoferInode(Inode):
+    def __init__(self, fs: GoferFilesystem, node: int, st: WireStat) -> None:
+        self.fs = fs
+        self.node = node
+        self._stat = Stat(
+            mode=st.mode, ino=st.ino, dev=fs.dev, nlink=st.nlink, uid=st.uid, gid=st.gid,
+            rdev=st.rdev, size=st.size, blksize=st.blksize, blocks=st.blocks,
+            atime_ns=st.atime_ns, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
+        )  # fmt: skip
+        self._target: bytes | None = None
+
+    def stat(self) -> Stat:
+        return self._stat
+
+    def lookup(self, name: bytes) -> Inode:
+        if not self.is_dir():
+            raise Errno(errno.ENOTDIR)
+        with gofer_errors():
+            node, st = self.fs.client.walk(self.node, name)
+        return GoferInode(self.fs, node, st)
+
+    def listdir(self) -> list[DirEntry]:
+        with gofer_errors():
+            entries = self.fs.client.readdir(self.node)
+        return [DirEntry(e.name, e.ino, e.type) for e in entries]
+
+    def readlink(self, task) -> bytes:
+        if not self.is_symlink():
+            raise Errno(errno.EINVAL)
+        if self._target is None:
+            with gofer_errors():
+                self._target = self.fs.client.readlink(self.node)
+        return self._target
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        if self.is_dir():
+            return DirectoryFile(loc, flags)
+        with gofer_errors():
+            host_fd = self.fs.client.open(self.node, os.O_RDONLY)
+        return GoferFile(loc, flags, host_fd)
+
+
+class GoferFile(SeekableFile):
+    """A regular file read straight from the host fd the gofer donated."""
+
+    def __init__(self, loc: Location, flags: int, host_fd: int) -> None:
+        super().__init__(loc, flags)
+        self.host_fd = host_fd
+
+    def pread(self, task, count: int, offset: int) -> bytes:
+        with gofer_errors():
+            return os.pread(self.host_fd, min(count, MAX_RW), offset)
+
+    def pwrite(self, task, data: bytes, offset: int) -> int:
+        raise Errno(errno.EBADF)
+
+    def size(self) -> int:
+        return os.fstat(self.host_fd).st_size
+
+    def release(self) -> None:
+        os.close(self.host_fd)

@@ -1,0 +1,125 @@
+"""The app's stdio: file descriptions over the host fds the Sentry was handed.
+
+Reads and writes go to the host fd (after a host poll that signals can
+interrupt, so a blocked read of the console never pins a task); terminal
+ioctls reach the host tty when it is one and fail with ENOTTY otherwise.
+The host fd's own O_NONBLOCK is never touched: the app's O_NONBLOCK lives
+on our description and becomes a zero-timeout poll.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import stat
+import termios
+
+from sentry.errors import Errno
+from sentry.vfs.file import MAX_RW, FileDescription
+from sentry.vfs.fs.anon import HOSTFS, AnonInode
+from sentry.vfs.mount import Location
+from sentry.vfs.stat import Stat
+from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLOUT, Waiter
+
+KERNEL_TERMIOS_SIZE = 36  # struct termios as the kernel copies it (not glibc's)
+WINSIZE_SIZE = 8
+_IOCTL_SIZES = {
+    termios.TCGETS: (KERNEL_TERMIOS_SIZE, "out"),
+    termios.TCSETS: (KERNEL_TERMIOS_SIZE, "in"),
+    termios.TCSETSW: (KERNEL_TERMIOS_SIZE, "in"),
+    termios.TCSETSF: (KERNEL_TERMIOS_SIZE, "in"),
+    termios.TIOCGWINSZ: (WINSIZE_SIZE, "out"),
+    termios.TIOCSWINSZ: (WINSIZE_SIZE, "in"),
+}
+
+
+class HostInode(AnonInode):
+    """One host fd the sandbox was started with; each open dups it."""
+
+    def __init__(self, host_fd: int) -> None:
+        super().__init__(HOSTFS, stat.S_IFMT(os.fstat(host_fd).st_mode) | 0o620)
+        self.host_fd = host_fd
+
+    def stat(self) -> Stat:
+        st = os.fstat(self.host_fd)
+        return Stat(mode=self._mode, ino=self.ino, dev=self.fs.dev, rdev=st.st_rdev, blksize=1024)
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        return HostFile(loc, flags, os.dup(self.host_fd))
+
+
+class HostFile(FileDescription):
+    def __init__(self, loc: Location, flags: int, host_fd: int) -> None:
+        super().__init__(loc, flags)
+        self.host_fd = host_fd
+
+    def release(self) -> None:
+        os.close(self.host_fd)
+
+    def _host_ready(self, events: int) -> int:
+        poller = select.poll()
+        poller.register(self.host_fd, events)
+        got = poller.poll(0)
+        return got[0][1] if got else 0
+
+    def _wait(self, task, events: int) -> None:
+        """Until the host fd is ready (EAGAIN at once when O_NONBLOCK)."""
+        if self._host_ready(events):
+            return
+        if self.nonblocking:
+            raise Errno(errno.EAGAIN)
+        waiter = Waiter()
+        self.watch(waiter, events)
+        try:
+            while not self._host_ready(events):
+                task.block(waiter, None)
+                waiter.clear()
+        finally:
+            waiter.close()
+
+    def read(self, task, count: int) -> bytes:
+        self._wait(task, POLLIN)
+        try:
+            return os.read(self.host_fd, min(count, MAX_RW))
+        except BlockingIOError:
+            raise Errno(errno.EAGAIN) from None
+        except OSError as e:
+            raise Errno(e.errno or errno.EIO) from None
+
+    def write(self, task, data: bytes) -> int:
+        self._wait(task, POLLOUT)
+        try:
+            return os.write(self.host_fd, data)
+        except BrokenPipeError:
+            task.send_signal(signal.SIGPIPE)
+            raise Errno(errno.EPIPE) from None
+        except BlockingIOError:
+            raise Errno(errno.EAGAIN) from None
+        except OSError as e:
+            raise Errno(e.errno or errno.EIO) from None
+
+    def watch(self, waiter: Waiter, mask: int) -> None:
+        waiter.watch_host_fd(self.host_fd, mask & (POLLIN | POLLOUT))
+
+    def unwatch(self, waiter: Waiter) -> None:
+        """Host fds are only watched for the waiter's own lifetime."""
+
+    def readiness(self, mask: int) -> int:
+        return self._host_ready(mask & (POLLIN | POLLOUT)) & (mask | POLLHUP | POLLERR)
+
+    def ioctl(self, task, cmd: int, arg: int) -> int:
+        shape = _IOCTL_SIZES.get(cmd)
+        if shape is None or not os.isatty(self.host_fd):
+            raise Errno(errno.ENOTTY)
+        size, direction = shape
+        buf = task.mm.copy_in(arg, size) if direction == "in" else bytes(size)
+        try:
+            out = fcntl.ioctl(self.host_fd, cmd, buf)
+        except OSError as e:
+            raise Errno(e.errno or errno.EIO) from None
+        if direction == "out":
+            task.mm.copy_out(arg, out)
+        return 0

@@ -1,0 +1,294 @@
+"""A minimal procfs: /proc/self, /proc/<pid>/{cmdline,comm,environ,exe,cwd,root,fd/,maps,status,stat,mounts}
+and /proc/{cpuinfo,meminfo,uptime,version,loadavg,mounts,filesystems}.
+
+Contents are generated when a file is opened, from the process information
+the kernel provides (see sentry/CONTRACT.md, "procfs"): nothing here is
+cached, so dentries are not either.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import time
+from collections.abc import Callable
+
+from sentry.errors import Errno
+from sentry.vfs.dirent import DT_DIR, DT_LNK, DT_REG, DirEntry
+from sentry.vfs.file import DirectoryFile, FileDescription, SeekableFile
+from sentry.vfs.inode import Filesystem, Inode
+from sentry.vfs.mount import Location, path_of
+from sentry.vfs.stat import Stat
+
+KERNEL_VERSION = b"Linux version 4.4.0 #1 SMP Sun Jan 10 15:06:54 PST 2016\n"
+CPU_FLAGS = (
+    "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse "
+    "sse2 ht syscall nx pdpe1gb rdtscp lm constant_tsc pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 "
+    "movbe popcnt aes xsave avx f16c rdrand hypervisor lahf_lm abm fsgsbase bmi1 avx2 bmi2 erms"
+)
+
+
+class ProcFilesystem(Filesystem):
+    name = "proc"
+    cache_dentries = False
+
+    def __init__(self, vfs) -> None:
+        super().__init__()
+        self.vfs = vfs
+        # Set by the kernel once it exists (it owns the process table).
+        self.kernel = None
+        self.boot_time = time.monotonic()
+        self._inos: dict[tuple, int] = {}
+
+    def ino(self, key: tuple) -> int:
+        """Stable inode numbers for generated files, so find/ls see consistent ones."""
+        ino = self._inos.get(key)
+        if ino is None:
+            ino = self._inos.setdefault(key, self.next_ino())
+        return ino
+
+    def thread_group(self, pid: int):
+        tg = self.kernel.thread_group(pid) if self.kernel is not None else None
+        if tg is None:
+            raise Errno(errno.ENOENT)
+        return tg
+
+
+class ProcInode(Inode):
+    def __init__(self, fs: ProcFilesystem, key: tuple, mode: int) -> None:
+        self.fs = fs
+        self.key = key
+        self._mode = mode
+
+    def stat(self) -> Stat:
+        nlink = 2 if stat.S_ISDIR(self._mode) else 1
+        return Stat(mode=self._mode, ino=self.fs.ino(self.key), dev=self.fs.dev, nlink=nlink)
+
+    @property
+    def mode(self) -> int:
+        return self._mode
+
+
+class GeneratedFile(ProcInode):
+    """A read-only file whose bytes are computed at open."""
+
+    def __init__(self, fs: ProcFilesystem, key: tuple, generate: Callable[[], bytes]) -> None:
+        super().__init__(fs, key, stat.S_IFREG | 0o444)
+        self.generate = generate
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        if flags & os.O_ACCMODE != os.O_RDONLY:
+            raise Errno(errno.EACCES)
+        return SnapshotFile(loc, flags, self.generate())
+
+
+class SnapshotFile(SeekableFile):
+    def __init__(self, loc: Location, flags: int, data: bytes) -> None:
+        super().__init__(loc, flags)
+        self.data = data
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def pread(self, task, count: int, offset: int) -> bytes:
+        return self.data[offset : offset + count]
+
+    def pwrite(self, task, data: bytes, offset: int) -> int:
+        raise Errno(errno.EBADF)
+
+
+class Link(ProcInode):
+    """A symlink; `target` may also name the file itself (a "magic" link like fd/N)."""
+
+    def __init__(
+        self,
+        fs: ProcFilesystem,
+        key: tuple,
+        text: Callable[[object], bytes],
+        target: Callable[[], Location | None] = lambda: None,
+    ) -> None:
+        super().__init__(fs, key, stat.S_IFLNK | 0o777)
+        self._text = text
+        self._target = target
+
+    def readlink(self, task) -> bytes:
+        return self._text(task)
+
+    def follow_link(self, task) -> Location | None:
+        return self._target()
+
+
+class Directory(ProcInode):
+    """A directory of fixed entries (name -> inode factory) and optional dynamic ones."""
+
+    def __init__(self, fs: ProcFilesystem, key: tuple, entries: dict[bytes, Callable[[], Inode]]) -> None:
+        super().__init__(fs, key, stat.S_IFDIR | 0o555)
+        self.entries = entries
+
+    def lookup(self, name: bytes) -> Inode:
+        factory = self.entries.get(name)
+        if factory is None:
+            raise Errno(errno.ENOENT)
+        return factory()
+
+    def listdir(self) -> list[DirEntry]:
+        out = []
+        for name, factory in self.entries.items():
+            inode = factory()
+            dtype = {stat.S_IFDIR: DT_DIR, stat.S_IFLNK: DT_LNK}.get(stat.S_IFMT(inode.mode), DT_REG)
+            out.append(DirEntry(name, inode.stat().ino, dtype))
+        return out
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        return DirectoryFile(loc, flags)
+
+
+class RootDirectory(Directory):
+    """/proc: the fixed files, self, and one directory per process."""
+
+    def lookup(self, name: bytes) -> Inode:
+        if name.isdigit() and not name.startswith(b"0"):
+            return process_dir(self.fs, self.fs.thread_group(int(name)))
+        return super().lookup(name)
+
+    def listdir(self) -> list[DirEntry]:
+        entries = super().listdir()
+        kernel = self.fs.kernel
+        for tg in kernel.thread_groups() if kernel is not None else ():
+            entries.append(DirEntry(b"%d" % tg.pid, self.fs.ino(("pid", tg.pid)), DT_DIR))
+        return entries
+
+
+def make_procfs(vfs) -> tuple[ProcFilesystem, Directory]:
+    fs = ProcFilesystem(vfs)
+
+    def static(name: str, generate: Callable[[], bytes]) -> Callable[[], Inode]:
+        return lambda: GeneratedFile(fs, ("root", name), generate)
+
+    entries: dict[bytes, Callable[[], Inode]] = {
+        b"self": lambda: Link(fs, ("self",), lambda task: b"%d" % task.tg.pid),
+        b"mounts": lambda: Link(fs, ("mounts",), lambda task: b"self/mounts"),
+        b"cpuinfo": static("cpuinfo", cpuinfo),
+        b"meminfo": static("meminfo", meminfo),
+        b"uptime": static("uptime", lambda: uptime(fs)),
+        b"version": static("version", lambda: KERNEL_VERSION),
+        b"loadavg": static("loadavg", lambda: b"0.00 0.00 0.00 0/0 0\n"),
+        b"filesystems": static("filesystems", lambda: b"nodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"),
+    }
+    return fs, RootDirectory(fs, ("root",), entries)
+
+
+def process_dir(fs: ProcFilesystem, tg) -> Directory:
+    pid = tg.pid
+
+    def gen(name: str, generate: Callable[[], bytes]) -> Callable[[], Inode]:
+        return lambda: GeneratedFile(fs, ("pid", pid, name), generate)
+
+    def leader():
+        return tg.leader
+
+    def loc_link(name: str, where: Callable[[], Location]) -> Callable[[], Inode]:
+        return lambda: Link(fs, ("pid", pid, name), lambda task: path_of(where(), task.fs.root), where)
+
+    entries: dict[bytes, Callable[[], Inode]] = {
+        b"cmdline": gen("cmdline", tg.cmdline),
+        b"environ": gen("environ", tg.environ),
+        b"comm": gen("comm", lambda: leader().comm.encode()[:15] + b"\n"),
+        b"maps": gen("maps", lambda: leader().mm.maps_text().encode()),
+        b"status": gen("status", lambda: status(tg)),
+        b"stat": gen("stat", lambda: stat_line(tg)),
+        b"mounts": gen("mounts", lambda: mounts(fs.vfs, leader().fs.root)),
+        b"exe": lambda: Link(fs, ("pid", pid, "exe"), lambda task: os.fsencode(tg.exe_path)),
+        b"cwd": loc_link("cwd", lambda: leader().fs.cwd),
+        b"root": loc_link("root", lambda: leader().fs.root),
+        b"fd": lambda: FdDirectory(fs, tg),
+    }
+    return Directory(fs, ("pid", pid), entries)
+
+
+class FdDirectory(ProcInode):
+    """/proc/<pid>/fd: one magic link per open fd."""
+
+    def __init__(self, fs: ProcFilesystem, tg) -> None:
+        super().__init__(fs, ("pid", tg.pid, "fd"), stat.S_IFDIR | 0o500)
+        self.tg = tg
+
+    def lookup(self, name: bytes) -> Inode:
+        if not name.isdigit():
+            raise Errno(errno.ENOENT)
+        file = self.tg.leader.fds.get(int(name))
+        return Link(
+            self.fs,
+            ("pid", self.tg.pid, "fd", int(name)),
+            lambda task: path_of(file.loc, task.fs.root),
+            lambda: file.loc,
+        )
+
+    def listdir(self) -> list[DirEntry]:
+        pid = self.tg.pid
+        return [
+            DirEntry(b"%d" % fd, self.fs.ino(("pid", pid, "fd", fd)), DT_LNK)
+            for fd in self.tg.leader.fds.fds()
+        ]
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        return DirectoryFile(loc, flags)
+
+
+def status(tg) -> bytes:
+    task = tg.leader
+    c = task.creds
+    return (
+        f"Name:\t{task.comm[:15]}\nState:\tR (running)\nTgid:\t{tg.pid}\nNgid:\t0\nPid:\t{tg.pid}\n"
+        f"PPid:\t{tg.parent_pid()}\nTracerPid:\t0\n"
+        f"Uid:\t{c.ruid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.rgid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
+        f"FDSize:\t{task.fds.max_fds}\nGroups:\t{' '.join(map(str, c.groups))}\n"
+        f"Threads:\t{len(tg.tasks())}\nCapEff:\t{c.cap_effective:016x}\n"
+    ).encode()
+
+
+def stat_line(tg) -> bytes:
+    """/proc/<pid>/stat: 52 fields, those we do not track are 0."""
+    task = tg.leader
+    fields = [0] * 49
+    fields[0:4] = [tg.parent_pid(), tg.pgid(), tg.sid(), 0]
+    fields[14:17] = [20, 0, len(tg.tasks())]
+    return f"{tg.pid} ({task.comm[:15]}) R {' '.join(map(str, fields))}\n".encode()
+
+
+def mounts(vfs, root: Location) -> bytes:
+    lines = []
+    for mnt in vfs.mounts():
+        where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
+        lines.append(f"{mnt.source} {where} {mnt.fs.name} {'ro' if mnt.readonly else 'rw'},relatime 0 0\n")
+    return "".join(lines).encode()
+
+
+def cpuinfo() -> bytes:
+    blocks = []
+    for n in range(os.cpu_count() or 1):
+        blocks.append(
+            f"processor\t: {n}\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\n"
+            f"model name\t: unknown\ncpu MHz\t\t: 2000.000\ncache size\t: 8192 KB\nphysical id\t: 0\n"
+            f"siblings\t: 1\ncore id\t\t: {n}\ncpu cores\t: 1\nfpu\t\t: yes\nfpu_exception\t: yes\n"
+            f"cpuid level\t: 13\nwp\t\t: yes\nflags\t\t: {CPU_FLAGS}\nbogomips\t: 4000.00\n"
+            f"clflush size\t: 64\ncache_alignment\t: 64\naddress sizes\t: 46 bits physical, 48 bits virtual\n"
+            "power management:\n\n"
+        )
+    return "".join(blocks).encode()
+
+
+def meminfo() -> bytes:
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1024
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1024
+    return (
+        f"MemTotal:       {total:8d} kB\nMemFree:        {free:8d} kB\nMemAvailable:   {free:8d} kB\n"
+        f"Buffers:               0 kB\nCached:                0 kB\nSwapTotal:             0 kB\n"
+        f"SwapFree:              0 kB\n"
+    ).encode()
+
+
+def uptime(fs: ProcFilesystem) -> bytes:
+    up = time.monotonic() - fs.boot_time
+    return f"{up:.2f} {up:.2f}\n".encode()

@@ -1,0 +1,46 @@
+"""Mounts and locations (a dentry as seen through one mount)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sentry.vfs.dentry import Dentry
+from sentry.vfs.inode import Filesystem
+
+
+@dataclass(eq=False)
+class Mount:
+    fs: Filesystem
+    root: Dentry
+    parent: Mount | None = None
+    mountpoint: Dentry | None = None
+    readonly: bool = False
+    source: str = "none"
+
+
+@dataclass(frozen=True)
+class Location:
+    """gVisor's VirtualDentry: the same dentry can be reached through different mounts."""
+
+    mount: Mount
+    dentry: Dentry
+
+    @property
+    def inode(self):
+        return self.dentry.inode
+
+
+def path_of(loc: Location, root: Location | None = None) -> bytes:
+    """The path a task rooted at root would use for loc (getcwd, /proc/*/fd); None: the VFS root."""
+    parts: list[bytes] = []
+    while loc != root:
+        if loc.dentry is loc.mount.root:
+            if loc.mount.parent is None:
+                break
+            loc = Location(loc.mount.parent, loc.mount.mountpoint)
+            continue
+        if loc.dentry.parent is None:
+            return loc.dentry.name
+        parts.append(loc.dentry.name)
+        loc = Location(loc.mount, loc.dentry.parent)
+    return b"/" + b"/".join(reversed(parts))

@@ -1,0 +1,296 @@
+"""The VFS: the mount tree and path resolution, as the syscall handlers use them.
+
+Paths are bytes, resolved one component at a time through dentries: mounts are
+crossed downwards when a component lands on a mount point and upwards on '..'
+at a mount's root; '..' at the task's root stays there; symlinks are expanded
+here (at most 40 per lookup) against the task's root, so a link's target can
+never name anything outside the sandbox's own tree.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+from sentry.errors import Errno
+from sentry.vfs.dentry import Dentry
+from sentry.vfs.file import FileDescription, PathFile
+from sentry.vfs.inode import Filesystem, Inode
+from sentry.vfs.mount import Location, Mount, path_of
+from sentry.vfs.permissions import R_OK, W_OK, X_OK, check_access
+
+if TYPE_CHECKING:
+    from sentry.vfs.fs.proc import ProcFilesystem
+
+PATH_MAX = 4096
+NAME_MAX = 255
+MAX_SYMLINKS = 40
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+
+# Flags that only matter while opening; the rest stay on the file description.
+OPEN_ONLY_FLAGS = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
+
+
+def split_path(path: bytes) -> list[bytes]:
+    return [c for c in path.split(b"/") if c]
+
+
+class VFS:
+    def __init__(self, root_fs: Filesystem, root_inode: Inode, source: str = "none") -> None:
+        mnt = Mount(root_fs, Dentry(b"/", root_inode), source=source)
+        self.root = Location(mnt, mnt.root)
+        self._mounts: dict[Location, Mount] = {}
+        self._lock = threading.Lock()
+        # Host fds the sandbox was started with (stdio), by host fd number.
+        self.host_stdio: dict[int, Location] = {}
+        self.procfs: ProcFilesystem | None = None
+
+    # --- mounts ----------------------------------------------------------------------
+    def mount(
+        self, at: Location, fs: Filesystem, root: Inode, *, readonly: bool = False, source: str = "none"
+    ) -> Mount:
+        mnt = Mount(fs, Dentry(b"/", root), at.mount, at.dentry, readonly, source)
+        with self._lock:
+            self._mounts[at] = mnt
+        return mnt
+
+    def mount_path(self, path: bytes, fs: Filesystem, root: Inode, **kw) -> Mount:
+        """Mount at an absolute path during boot, pinning the directory if the root lacks it."""
+        parent, name = self.resolve_parent(None, self.root, path)
+        try:
+            at = self.step(parent, name)
+        except Errno as e:
+            if e.code != errno.ENOENT:
+                raise
+            at = Location(parent.mount, parent.dentry.pin(name, root))
+        return self.mount(at, fs, root, **kw)
+
+    def mounts(self) -> list[Mount]:
+        with self._lock:
+            return [self.root.mount, *self._mounts.values()]
+
+    def _mounted_at(self, loc: Location) -> Mount | None:
+        with self._lock:
+            return self._mounts.get(loc)
+
+    # --- walking ---------------------------------------------------------------------
+    def step(self, loc: Location, name: bytes) -> Location:
+        """The child named name of directory loc, entering any mount on it."""
+        if len(name) > NAME_MAX:
+            raise Errno(errno.ENAMETOOLONG)
+        child = Location(loc.mount, loc.dentry.lookup(name))
+        while (mnt := self._mounted_at(child)) is not None:
+            child = Location(mnt, mnt.root)
+        return child
+
+    def parent_of(self, loc: Location, root: Location) -> Location:
+        while loc != root and loc.dentry is loc.mount.root and loc.mount.parent is not None:
+            loc = Location(loc.mount.parent, loc.mount.mountpoint)
+        if loc == root or loc.dentry.parent is None:
+            return loc
+        return Location(loc.mount, loc.dentry.parent)
+
+    def _root_of(self, task) -> Location:
+        return self.root if task is None else task.fs.root
+
+    def resolve(self, task, start: Location, path: bytes, *, follow: bool = True) -> Location:
+        """Resolve path (relative to start unless absolute) to an existing file.
+
+        follow: whether a symlink in the last component is followed. A trailing
+        slash requires a directory and always follows.
+        """
+        if not path:
+            raise Errno(errno.ENOENT)
+        if len(path) >= PATH_MAX:
+            raise Errno(errno.ENAMETOOLONG)
+        root = self._root_of(task)
+        loc = root if path.startswith(b"/") else start
+        follow = follow or path.endswith(b"/")
+        pending = deque(split_path(path))
+        links = 0
+        while pending:
+            name = pending.popleft()
+            if not loc.inode.is_dir():
+                raise Errno(errno.ENOTDIR)
+            if task is not None:
+                check_access(task, loc.inode.stat(), X_OK)
+            if name == b".":
+                continue
+            if name == b"..":
+                loc = self.parent_of(loc, root)
+                continue
+            child = self.step(loc, name)
+            if child.inode.is_symlink() and (pending or follow):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise Errno(errno.ELOOP)
+                magic = child.inode.follow_link(task)
+                if magic is not None:
+                    loc = magic
+                    continue
+                target = child.inode.readlink(task)
+                if not target:
+                    raise Errno(errno.ENOENT)
+                if target.startswith(b"/"):
+                    loc = root
+                pending.extendleft(reversed(split_path(target)))
+                continue
+            loc = child
+        if path.endswith(b"/") and not loc.inode.is_dir():
+            raise Errno(errno.ENOTDIR)
+        return loc
+
+    def resolve_parent(self, task, start: Location, path: bytes) -> tuple[Location, bytes]:
+        """The directory that would hold path's last component, and that component."""
+        if not path:
+            raise Errno(errno.ENOENT)
+        if len(path) >= PATH_MAX:
+            raise Errno(errno.ENAMETOOLONG)
+        stripped = path.rstrip(b"/")
+        if not stripped:
+            return self._root_of(task), b"."
+        head, _, name = stripped.rpartition(b"/")
+        if not head:
+            parent = self._root_of(task) if stripped.startswith(b"/") else start
+        else:
+            parent = self.resolve(task, start, head + b"/")
+        if not parent.inode.is_dir():
+            raise Errno(errno.ENOTDIR)
+        return parent, name
+
+    def start_for(self, task, dirfd: int, path: bytes) -> Location:
+        """Where a *at() call's relative path starts: the cwd, or the directory dirfd names."""
+        if path.startswith(b"/"):
+            return task.fs.root
+        if dirfd == AT_FDCWD:
+            return task.fs.cwd
+        return task.fds.get(dirfd).loc
+
+    def open_executable(
+        self, task, path: bytes, dirfd: int = AT_FDCWD, flags: int = 0
+    ) -> tuple[FileDescription, str]:
+        """execve/execveat's open: an X-permitted regular file, and its absolute path (for /proc/self/exe)."""
+        if not path and flags & AT_EMPTY_PATH:
+            loc = task.fds.get(dirfd).loc
+        else:
+            start = self.start_for(task, dirfd, path)
+            loc = self.resolve(task, start, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        st = loc.inode.stat()
+        if stat.S_ISLNK(st.mode):
+            raise Errno(errno.ELOOP)
+        if not stat.S_ISREG(st.mode):
+            raise Errno(errno.EACCES)
+        check_access(task, st, X_OK)
+        file = loc.inode.open(task, loc, os.O_RDONLY)
+        return file, os.fsdecode(path_of(loc, task.fs.root))
+
+    # --- opening ---------------------------------------------------------------------
+    def open(self, task, start: Location, path: bytes, flags: int, mode: int) -> FileDescription:
+        """openat(2) minus the fd: resolution, O_CREAT/O_EXCL/O_TRUNC, permission checks."""
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            raise Errno(errno.EOPNOTSUPP)
+        follow = not flags & (os.O_NOFOLLOW | os.O_EXCL)
+        if flags & os.O_CREAT:
+            if flags & os.O_DIRECTORY:
+                raise Errno(errno.EINVAL)
+            loc = self._open_create(task, start, path, flags, mode)
+        else:
+            loc = self.resolve(task, start, path, follow=follow)
+        inode = loc.inode
+        st = inode.stat()
+        if flags & os.O_PATH:
+            return PathFile(loc, flags & (os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW))
+        if stat.S_ISLNK(st.mode):
+            raise Errno(errno.ELOOP)
+        if flags & os.O_DIRECTORY and not stat.S_ISDIR(st.mode):
+            raise Errno(errno.ENOTDIR)
+        accmode = flags & os.O_ACCMODE
+        if accmode == os.O_ACCMODE:
+            raise Errno(errno.EINVAL)
+        writing = accmode != os.O_RDONLY or flags & os.O_TRUNC
+        if stat.S_ISDIR(st.mode) and writing:
+            raise Errno(errno.EISDIR)
+        want = (R_OK if accmode != os.O_WRONLY else 0) | (W_OK if writing else 0)
+        check_access(task, st, want)
+        if writing and loc.mount.readonly and stat.S_ISREG(st.mode):
+            raise Errno(errno.EROFS)
+        if flags & os.O_TRUNC and stat.S_ISREG(st.mode):
+            inode.truncate(0)
+        return inode.open(task, loc, flags & ~OPEN_ONLY_FLAGS)
+
+    def _open_create(self, task, start: Location, path: bytes, flags: int, mode: int) -> Location:
+        if path.endswith(b"/"):
+            raise Errno(errno.EISDIR)
+        try:
+            loc = self.resolve(task, start, path, follow=not flags & (os.O_NOFOLLOW | os.O_EXCL))
+        except Errno as e:
+            if e.code != errno.ENOENT:
+                raise
+        else:
+            if flags & os.O_EXCL:
+                raise Errno(errno.EEXIST)
+            return loc
+        parent, name = self.resolve_parent(task, start, path)
+        return self.create(task, parent, name, stat.S_IFREG | (mode & 0o7777 & ~task.fs.umask))
+
+    # --- changing the tree -----------------------------------------------------------
+    def _writable_dir(self, task, parent: Location) -> None:
+        if parent.mount.readonly:
+            raise Errno(errno.EROFS)
+        check_access(task, parent.inode.stat(), W_OK | X_OK)
+
+    def create(self, task, parent: Location, name: bytes, mode: int) -> Location:
+        """A new file (S_IFREG) or directory (S_IFDIR) called name in parent."""
+        if name in (b".", b".."):
+            raise Errno(errno.EEXIST)
+        if len(name) > NAME_MAX:
+            raise Errno(errno.ENAMETOOLONG)
+        self._writable_dir(task, parent)
+        creds = task.creds
+        if stat.S_ISDIR(mode):
+            parent.inode.mkdir(name, mode & 0o7777, creds.fsuid, creds.fsgid)
+        else:
+            parent.inode.create(name, mode & 0o7777, creds.fsuid, creds.fsgid)
+        parent.dentry.forget(name)
+        return self.step(parent, name)
+
+    def symlink(self, task, parent: Location, name: bytes, target: bytes) -> None:
+        if len(name) > NAME_MAX:
+            raise Errno(errno.ENAMETOOLONG)
+        self._writable_dir(task, parent)
+        parent.inode.symlink(name, target, task.creds.fsuid, task.creds.fsgid)
+        parent.dentry.forget(name)
+
+    def remove(self, task, parent: Location, name: bytes, *, directory: bool) -> None:
+        """unlink(2) or rmdir(2) of name in parent."""
+        if name == b".":
+            raise Errno(errno.EINVAL if directory else errno.EISDIR)
+        if name == b"..":
+            raise Errno(errno.ENOTEMPTY if directory else errno.EISDIR)
+        victim = self.step(parent, name)
+        if victim.dentry is victim.mount.root:
+            raise Errno(errno.EBUSY)
+        self._writable_dir(task, parent)
+        if directory:
+            parent.inode.rmdir(name)
+        else:
+            parent.inode.unlink(name)
+        parent.dentry.forget(name)
+
+    def rename(self, task, old: Location, old_name: bytes, new: Location, new_name: bytes) -> None:
+        if old.mount is not new.mount:
+            raise Errno(errno.EXDEV)
+        if {old_name, new_name} & {b".", b".."}:
+            raise Errno(errno.EBUSY)
+        self.step(old, old_name)
+        self._writable_dir(task, old)
+        self._writable_dir(task, new)
+        old.inode.rename(old_name, new.inode, new_name)
+        old.dentry.forget(old_name)
+        new.dentry.forget(new_name)
