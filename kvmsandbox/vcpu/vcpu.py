@@ -13,6 +13,7 @@ import struct
 from kvmsandbox.kvm import (
     MSR_FS_BASE,
     MSR_GS_BASE,
+    MSR_KERNEL_GS_BASE,
     MSR_LSTAR,
     MSR_PVM_CONTROL,
     MSR_STAR,
@@ -170,9 +171,14 @@ class VirtualCPU:
             raise OSError("KVM_SET_MSRS refused the PVM control MSR: not a kvm_pvm native-mode host")
 
     def set_bases(self, fs_base: int, gs_base: int) -> None:
-        """Load the user FS/GS bases if they changed since the last entry."""
+        """Load the user FS/GS bases if they changed since the last entry.
+
+        The hypervisor swaps GS like SWAPGS on every user/supervisor switch:
+        while the vCPU is in ring0 the user's GS base is MSR_KERNEL_GS_BASE.
+        """
         if fs_base != self.fs_base or gs_base != self.gs_base:
-            if self.kvm.set_msrs([(MSR_FS_BASE, fs_base), (MSR_GS_BASE, gs_base)]) != 2:
+            gs_msr = MSR_GS_BASE if self.user_mode else MSR_KERNEL_GS_BASE
+            if self.kvm.set_msrs([(MSR_FS_BASE, fs_base), (gs_msr, gs_base)]) != 2:
                 raise OSError("KVM_SET_MSRS refused FS/GS base")
             self.fs_base, self.gs_base = fs_base, gs_base
 
