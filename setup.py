@@ -25,6 +25,7 @@ def _load(path: str):
 # (package directory, builder module, function taking the output directory)
 NATIVE_BUILDERS = [
     ("kvmsandbox/ring0", "kvmsandbox/ring0/build.py", "build_flavours"),
+    ("kvmsandbox/systrap", "kvmsandbox/systrap/build.py", "build_stub"),
 ]
 
 
@@ -39,6 +40,6 @@ class BuildNative(build_ext):
 
 
 setup(
-    cffi_modules=["kvmsandbox/kvm/_build.py:ffibuilder"],
+    cffi_modules=["kvmsandbox/kvm/_build.py:ffibuilder", "kvmsandbox/systrap/_systrap_build.py:ffibuilder"],
     cmdclass={"build_ext": BuildNative},
 )
