@@ -3,7 +3,8 @@
 # dependencies, the native artefacts (cffi KVM module, ring0 blobs, systrap
 # stub), and the `kvmsandbox` command on PATH.
 #
-#   ./install.sh              everything; afterwards `kvmsandbox` runs this checkout
+#   ./install.sh              everything; afterwards `kvmsandbox` runs this checkout (a venv's
+#                             command is linked into $KVMSB_BIN_DIR, default /usr/local/bin)
 #   ./install.sh --deps-only  packages + Python deps + in-place native build only; never
 #                             re-points an existing `kvmsandbox` install (test.sh, CI clones)
 #
@@ -152,10 +153,11 @@ kvmsb_install_package() {
 		"$py" -m pip install -q --disable-pip-version-check --no-build-isolation -e "$KVMSB_REPO[test]"
 	fi
 	# A venv's scripts are not on PATH; link the command where root's PATH looks.
-	local bin
+	local bin link="${KVMSB_BIN_DIR:-/usr/local/bin}/kvmsandbox"
 	bin="$(dirname "$py")/kvmsandbox"
-	if [[ "$py" == "$KVMSB_REPO/.venv/"* && "$(readlink /usr/local/bin/kvmsandbox || true)" != "$bin" ]]; then
-		ln -sf "$bin" /usr/local/bin/kvmsandbox
+	if [[ "$py" == "$KVMSB_REPO/.venv/"* && "$(readlink "$link" || true)" != "$bin" ]]; then
+		kvmsb_log "linking $link -> $bin"
+		ln -sf "$bin" "$link"
 	fi
 }
 

@@ -27,7 +27,14 @@ echo "== ruff check"
 echo "== ruff format --check"
 "$KVMSB_PYTHON" -m ruff format --check --quiet . || status=1
 echo "== pytest"
-# Exit 5 (nothing collected) is a failure too: the suite must exist.
-"$KVMSB_PYTHON" -m pytest -q -p no:cacheprovider "$@" || status=1
+# Exit 5 means nothing was collected: a failure for the default suite (it must
+# exist), but what an explicit selection such as `-m slow` may legitimately get.
+rc=0
+"$KVMSB_PYTHON" -m pytest -q -p no:cacheprovider "$@" || rc=$?
+if ((rc == 5 && $# > 0)); then
+	echo "test.sh: no tests matched: $*"
+elif ((rc != 0)); then
+	status=1
+fi
 
 exit "$status"
