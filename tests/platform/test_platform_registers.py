@@ -7,7 +7,7 @@ from pathlib import Path
 
 from platform_harness import MASK64, SIGILL, SYS_EXIT, SYS_REPORT, H
 
-from kvmsandbox.platform import GPR_NAMES, RFLAGS_FIXED, Access, Fault
+from kvmsandbox.platform import GPR_NAMES, RFLAGS_FIXED, Access, Fault, Syscall
 
 FLAGS_MASK = H["FLAGS_MASK"]
 GPRS = GPR_NAMES
@@ -24,7 +24,7 @@ def host_has_avx() -> bool:
 def what_name(what: int) -> str:
     if what < 16:
         return GPRS[what]
-    names = {H["WHAT_FLAGS"]: "rflags", H["WHAT_FS"]: "fs:[0]", H["WHAT_GS"]: "gs:[0]"}
+    names = {H["WHAT_FLAGS"]: "rflags", H["WHAT_FS"]: "fs:[0]"}
     if what in names:
         return names[what]
     low = what & 0xFF
@@ -38,7 +38,6 @@ def setup_regs_snippet(app, rng, count):
     app.set_u64(H["R_SEEDS"], *seeds)
     app.set_bytes(H["R_VSEEDS"], rng.randbytes(16 * 32))
     app.set_u64(H["R_FS_EXPECT"], app.fs_value)
-    app.set_u64(H["R_GS_EXPECT"], app.gs_value)
     return seeds
 
 
@@ -125,15 +124,14 @@ def set_everything(app, rng, rip_symbol):
     flags = (rng.getrandbits(64) & FLAGS_MASK) | RFLAGS_FIXED
     app.regs.rflags = flags
     app.regs.rip = app.snippet.addr(rip_symbol)
-    fs_value, gs_value = rng.getrandbits(64), rng.getrandbits(64)
-    fs_va, gs_va = H["TEST_VA"], H["TEST_VA"] + 0x1000
+    fs_value = rng.getrandbits(64)
+    fs_va = H["TEST_VA"]
     app.map_new(fs_va, 1, Access.RW, struct.pack("<Q", fs_value))
-    app.map_new(gs_va, 1, Access.RW, struct.pack("<Q", gs_value))
-    app.regs.fs_base, app.regs.gs_base = fs_va, gs_va
-    return gprs, flags, fs_value, gs_value
+    app.regs.fs_base = fs_va
+    return gprs, flags, fs_value
 
 
-def check_landing(app, gprs, flags, fs_value, gs_value):
+def check_landing(app, gprs, flags, fs_value):
     saved = dict(zip(GPRS, app.data_u64s(H["R_SAVE"], 16), strict=True))
     for name in GPRS:
         assert saved[name] == gprs[name], (
@@ -141,11 +139,11 @@ def check_landing(app, gprs, flags, fs_value, gs_value):
         )
     got_flags = app.data_u64(H["R_SAVE_FLAGS"])
     assert got_flags & FLAGS_MASK == flags & FLAGS_MASK, f"app RFLAGS {got_flags:#x}, Sentry set {flags:#x}"
-    assert app.data_u64s(H["D_RESULT"], 2) == [fs_value, gs_value], "FS/GS base edits did not reach the app"
+    assert app.data_u64(H["D_RESULT"]) == fs_value, "the FS base edit did not reach the app"
 
 
 def test_sentry_edits_every_register(make_app, rng):
-    """What the Sentry writes into every GPR (rcx, r11 too), RFLAGS, RIP, FS/GS base reaches the app."""
+    """What the Sentry writes into every GPR (rcx, r11 too), RFLAGS, RIP and FS base reaches the app."""
     app = make_app("setregs")
     app.set_bytes(H["R_VSEEDS"], rng.randbytes(256))
     app.expect_syscall(SYS_REPORT)
@@ -158,7 +156,7 @@ def test_registers_survive_an_exception(make_app, rng):
     """A fault reports the exact registers and resuming after it restores all of them, rcx and r11 too."""
     app = make_app("setregs")
     app.expect_syscall(SYS_REPORT)
-    gprs, flags, fs_value, gs_value = set_everything(app, rng, "ud_then_land")
+    gprs, flags, fs_value = set_everything(app, rng, "ud_then_land")
     event = app.expect_fault("ud2")
     assert isinstance(event, Fault) and event.signo == SIGILL, app.describe(event)
     for name in GPRS:
@@ -167,7 +165,7 @@ def test_registers_survive_an_exception(make_app, rng):
     assert app.regs.rflags & FLAGS_MASK == flags & FLAGS_MASK, f"rflags at the fault {app.regs.rflags:#x}"
     app.regs.rip = app.snippet.addr("landing")
     assert app.expect_syscall(SYS_EXIT).args[0] == 0
-    check_landing(app, gprs, flags, fs_value, gs_value)
+    check_landing(app, gprs, flags, fs_value)
 
 
 def test_fpu_state_visible_and_settable(make_app, rng):
@@ -218,3 +216,41 @@ def test_fpu_state_is_per_context(make_app, rng):
         assert app.expect_syscall(SYS_EXIT).args[0] == 0
     for app, seed in zip(apps, seeds, strict=True):
         assert app.mf.read(app.data_off + H["R_VSAVE"], 256) == seed
+
+
+def test_fs_and_gs_base(make_app, rng):
+    """fs:[0] and gs:[0] read through the bases the Sentry sets, and follow each change at once."""
+    app = make_app("faults")
+    pages = []
+    for i in range(4):
+        value = rng.getrandbits(64)
+        va = H["TEST_VA"] + i * 0x2000
+        app.map_new(va, 1, Access.READ, struct.pack("<Q", value))
+        pages.append((va, value))
+    for base in ("fs_base", "gs_base"):
+        for va, value in pages:
+            setattr(app.regs, base, va)
+            event = app.run_at(base[:2] + "_read_probe")
+            assert event == Syscall(SYS_REPORT, event.args) and event.args[0] == value, (
+                f"with {base}={va:#x} the app read {app.describe(event)}, the page holds {value:#x}"
+            )
+            assert getattr(app.regs, base) == va, f"{base} reported as {getattr(app.regs, base):#x}"
+
+
+def test_fs_and_gs_base_survive_round_trips(make_app, rng):
+    """FS and GS base stay what the Sentry set across syscalls and faults it does not touch them in."""
+    app = make_app("faults")
+    for base, probe, want in (
+        ("fs_base", "fs_read_probe", app.fs_value),
+        ("gs_base", "gs_read_probe", app.gs_value),
+    ):
+        for trip in range(4):
+            event = app.run_at(probe)
+            assert isinstance(event, Syscall) and event.args[0] == want, (
+                f"round trip {trip}: {base}={getattr(app.regs, base):#x}, read {app.describe(event)}, "
+                f"the page holds {want:#x}"
+            )
+        event = app.run_at("ud_probe")
+        assert isinstance(event, Fault) and event.signo == SIGILL, app.describe(event)
+        event = app.run_at(probe)
+        assert isinstance(event, Syscall) and event.args[0] == want, f"after a fault: {app.describe(event)}"

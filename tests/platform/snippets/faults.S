@@ -52,6 +52,8 @@ _start:
         probe dr7_probe, mov dr7, rdi
         probe xsetbv_probe, xsetbv
         probe clts_probe, clts
+        probe fs_read_probe, mov rax, fs:[0]
+        probe gs_read_probe, mov rax, gs:[0]
         probe int80_probe, int 0x80
         probe sysenter_probe, sysenter
 

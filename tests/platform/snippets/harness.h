@@ -44,7 +44,6 @@
 #define R_USE_AVX       0x010       /* set by the app: AVX usable (CPUID + XGETBV) */
 #define R_XCR0          0x018       /* the app's XGETBV(0), 0 without OSXSAVE */
 #define R_FS_EXPECT     0x020       /* u64 the app expects at fs:[0] */
-#define R_GS_EXPECT     0x028       /* u64 the app expects at gs:[0] */
 #define R_ITER          0x030       /* current iteration (app) */
 #define R_EXP_FLAGS     0x038       /* RFLAGS the app loaded this iteration */
 #define R_FAIL_ITER     0x040       /* first mismatch: iteration, what, got, expected */
@@ -60,7 +59,6 @@
 #define R_LOG           0x1000      /* u64[count]: rax the app got back from each tick */
 #define WHAT_FLAGS      16
 #define WHAT_FS         17
-#define WHAT_GS         18
 #define WHAT_VEC        32          /* + register index */
 #define RSP_BASE        0x202000    /* rsp pattern: RSP_BASE + ((i * 8) & RSP_MASK) */
 #define RSP_MASK        0xff8

@@ -2,9 +2,9 @@
  * The Sentry edits registers between switches. The app loads XMM0-15 from
  * R_VSEEDS (for the harness to read back with pull_fpu) and stops at
  * SYS_REPORT; the harness then overwrites every GPR, RFLAGS, RIP (to
- * `landing` or `ud_then_land`), FS/GS base and the XMM registers. `landing`
+ * `landing` or `ud_then_land`), FS base and the XMM registers. `landing`
  * stores exactly what the app finds into R_SAVE / R_SAVE_FLAGS / R_VSAVE
- * (16 bytes apart) and fs:[0], gs:[0] into D_RESULT[0..1], then exits 0.
+ * (16 bytes apart) and fs:[0] into D_RESULT[0], then exits 0.
  * `ud_then_land` first takes a #UD, so the registers also cross an
  * exception and its resumption.
  */
@@ -49,8 +49,6 @@ landing:
         cld
         mov     rax, fs:[0]
         mov     [DATA_VA + D_RESULT + 0], rax
-        mov     rax, gs:[0]
-        mov     [DATA_VA + D_RESULT + 8], rax
         .irp k, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
         movdqu  [DATA_VA + R_VSAVE + 16*\k], xmm\k
         .endr
