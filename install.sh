@@ -84,7 +84,7 @@ kvmsb_missing_python_deps() {
 		project = pyproject["project"]
 		reqs = project["dependencies"] + project["optional-dependencies"]["test"]
 		reqs += pyproject["build-system"]["requires"]  # for --no-build-isolation
-		for req in reqs:
+		for req in dict.fromkeys(reqs):
 		    try:
 		        installed = importlib.metadata.version(Requirement(req).name)
 		    except importlib.metadata.PackageNotFoundError:
