@@ -72,15 +72,15 @@ class Kvm:
     def check_extension(self, cap: int) -> int:
         return _ioctl_int(self.fd, "KVM_CHECK_EXTENSION", cap)
 
-    def supported_cpuid(self, max_entries: int = 256) -> object:
-        """A `struct kvm_cpuid2` filled by KVM_GET_SUPPORTED_CPUID (pass it to Vcpu.set_cpuid2)."""
+    def supported_cpuid(self, max_entries: int = 256) -> CpuidTable:
+        """KVM_GET_SUPPORTED_CPUID (pass the result to Vcpu.set_cpuid2)."""
         buf = ffi.new(
             "char[]", ffi.sizeof("struct kvm_cpuid2") + max_entries * ffi.sizeof("struct kvm_cpuid_entry2")
         )
         cpuid = ffi.cast("struct kvm_cpuid2 *", buf)
         cpuid.nent = max_entries
         _ioctl(self.fd, "KVM_GET_SUPPORTED_CPUID", cpuid)
-        return _Owned(cpuid, buf)
+        return CpuidTable(cpuid, buf)
 
     def msr_index_list(self, max_entries: int = 1024) -> list[int]:
         buf = ffi.new("char[]", ffi.sizeof("struct kvm_msr_list") + 4 * max_entries)
@@ -97,12 +97,18 @@ class Kvm:
         os.close(self.fd)
 
 
-class _Owned:
-    """A cffi pointer plus the buffer that owns its memory."""
+class CpuidTable:
+    """A `struct kvm_cpuid2` and the buffer that owns its memory."""
 
     def __init__(self, ptr: object, owner: object) -> None:
         self.ptr = ptr
         self._owner = owner
+
+    def entries(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(function, index, eax, ebx, ecx, edx) per entry."""
+        first = ffi.cast("struct kvm_cpuid_entry2 *", self._owner + ffi.sizeof("struct kvm_cpuid2"))
+        rows = (first[i] for i in range(self.ptr.nent))
+        return [(e.function, e.index, e.eax, e.ebx, e.ecx, e.edx) for e in rows]
 
 
 class Vm:
@@ -202,7 +208,7 @@ class Vcpu:
             raise ValueError(f"XSAVE image must be {ffi.sizeof('struct kvm_xsave')} bytes")
         _ioctl(self.fd, "KVM_SET_XSAVE", ffi.cast("struct kvm_xsave *", ffi.from_buffer(bytes(image))))
 
-    def set_cpuid2(self, cpuid: _Owned) -> None:
+    def set_cpuid2(self, cpuid: CpuidTable) -> None:
         _ioctl(self.fd, "KVM_SET_CPUID2", cpuid.ptr)
 
     def set_msrs(self, pairs: list[tuple[int, int]]) -> int:
