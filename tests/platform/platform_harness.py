@@ -43,6 +43,7 @@ TEST_VA = H["TEST_VA"]
 SYS_EXIT = H["SYS_EXIT"]
 SYS_REPORT = H["SYS_REPORT"]
 SYS_SIGRETURN = H["SYS_SIGRETURN"]
+HIT_READ, HIT_MARKER, HIT_TABLE, HIT_WRITE = H["HIT_READ"], H["HIT_MARKER"], H["HIT_TABLE"], H["HIT_WRITE"]
 MASK64 = (1 << 64) - 1
 
 # Linux signal numbers and si_codes, as the platform must report them.
