@@ -22,7 +22,8 @@ def probe() -> platform.PlatformInfo:
     except ImportError as e:
         return platform.PlatformInfo("systrap", "", False, f"not built: {e}", DESCRIPTION)
     reason = systrap_platform.usable_reason()
-    return platform.PlatformInfo("systrap", systrap_platform.flavour(), not reason, reason or "ok", DESCRIPTION)
+    flavour = systrap_platform.flavour()
+    return platform.PlatformInfo("systrap", flavour, not reason, reason or "ok", DESCRIPTION)
 
 
 def factory(**options: object) -> platform.Platform:

@@ -47,9 +47,7 @@ _MASK64 = (1 << 64) - 1
 WAIT_SLICE_NS = 50_000_000  # how often a waiting switch checks that the stub is alive
 INTERRUPT_GRACE_S = 2.0  # an interrupt not acknowledged by then: the stub is killed
 
-FAULT_SIGNALS = frozenset(
-    {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGTRAP}
-)
+FAULT_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGTRAP})
 PF_WRITE, PF_INSTR = 1 << 1, 1 << 4
 X86_TRAP_PF = 14
 
@@ -153,8 +151,8 @@ class SystrapContext(Context):
                 return _INTERRUPTED
             _load(thread, regs)
             if signo == signal.SIGSYS:
-                regs.rax = nr
-                return Syscall(nr, (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9))
+                # rax still holds the number, all 64 bits (si_syscall has 32).
+                return Syscall(regs.rax, (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9))
             if signo in FAULT_SIGNALS:
                 return _fault(signo, code, addr, trapno, err, regs)
             stub.kill()
@@ -187,7 +185,8 @@ def _store(thread: StubThread, regs: Regs) -> None:
 
 
 def _load(thread: StubThread, regs: Regs) -> None:
-    regs.__dict__.update(zip(REG_FIELDS, _REGS.unpack_from(thread.stub.view, thread.offset + layout.MSG_REGS)))
+    values = _REGS.unpack_from(thread.stub.view, thread.offset + layout.MSG_REGS)
+    regs.__dict__.update(zip(REG_FIELDS, values, strict=True))
     regs.rflags = sanitize_rflags(regs.rflags)
 
 

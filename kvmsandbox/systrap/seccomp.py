@@ -16,6 +16,12 @@ the worker filter allows. App code never gets ALLOW: its instruction pointer
 is outside the stub's text, and jumping into the stub's text only reaches the
 worker filter's harmless set. The trap turns every other syscall into a
 SIGSYS that the stub reports to the Sentry as a Syscall event.
+
+Seccomp is the second line: each worker also enables syscall user dispatch
+for everything outside the stub's text, which traps app syscalls before
+seccomp runs. It is needed because the kernel exempts uretprobe (335) and
+uprobe (336) from seccomp filtering (Linux >= 6.11 / 6.18): with seccomp
+alone an app could execute those two natively.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ NR = {
     "rt_sigreturn": 15,
     "clone": 56,
     "sigaltstack": 131,
+    "prctl": 157,
     "arch_prctl": 158,
     "futex": 202,
     "exit_group": 231,
@@ -66,6 +73,7 @@ NR = {
 FUTEX_WAIT, FUTEX_WAKE = 0, 1
 ARCH_FS_GS_OPS = (0x1001, 0x1002, 0x1003, 0x1004)  # SET_GS SET_FS GET_FS GET_GS
 MAP_SHARED_FIXED = 0x11
+PR_SET_SYSCALL_USER_DISPATCH = 59
 WORKER_CLONE_FLAGS = 0x50F00  # VM|FS|FILES|SIGHAND|THREAD|SYSVSEM, as in stub_entry.S
 
 
@@ -164,6 +172,7 @@ def process_rules() -> list[Rule]:
         Rule("clone", ((0, (WORKER_CLONE_FLAGS,)),)),
         Rule("rt_sigprocmask"),
         Rule("sigaltstack"),
+        Rule("prctl", ((0, (PR_SET_SYSCALL_USER_DISPATCH,)),)),
         Rule("seccomp"),
         Rule("exit_group"),
     ]

@@ -10,7 +10,8 @@
  *    requests (mmap/munmap/mprotect, new threads) from the read-only control
  *    page and acknowledging each through an eventfd with a value picked by
  *    register, so app code can neither forge a request nor its outcome;
- *  - stub_worker_start: a new thread's set-up until its own filter is on.
+ *  - stub_worker_start: a new thread's set-up (signal stack, mask, syscall
+ *    user dispatch, its own seccomp filter) until it can only trap.
  *
  * Once a worker's filter is installed it parks in the signal handler
  * (stub.c) by executing ud2; from then on it only ever runs app code or the
@@ -23,6 +24,7 @@
 #define NR_rt_sigreturn 15
 #define NR_clone 56
 #define NR_sigaltstack 131
+#define NR_prctl 157
 #define NR_futex 202
 #define NR_exit_group 231
 #define NR_seccomp 317
@@ -30,6 +32,8 @@
 #define FUTEX_WAIT 0
 #define SIG_SETMASK 2
 #define SECCOMP_SET_MODE_FILTER 1
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_ON 1
 /* CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM */
 #define WORKER_CLONE_FLAGS 0x50f00
 
@@ -120,6 +124,19 @@ stub_worker_start:
     xor %edx, %edx
     mov $8, %r10d
     mov $NR_rt_sigprocmask, %eax
+    syscall
+    test %rax, %rax
+    jnz .Ldie
+    /* Syscall user dispatch: every syscall from outside the stub's code is a
+       SIGSYS before seccomp or the syscall table see it (seccomp alone lets
+       uretprobe/uprobe through on recent kernels). */
+    mov $PR_SET_SYSCALL_USER_DISPATCH, %edi
+    mov $PR_SYS_DISPATCH_ON, %esi
+    movabs $STUB_BASE, %rdx
+    movabs $__stub_text_end, %r10
+    sub %rdx, %r10
+    xor %r8d, %r8d
+    mov $NR_prctl, %eax
     syscall
     test %rax, %rax
     jnz .Ldie

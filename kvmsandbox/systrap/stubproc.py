@@ -19,6 +19,7 @@ as long as the platform.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import mmap
@@ -194,10 +195,8 @@ class Stub:
     def kill(self) -> None:
         """SIGKILL the stub (idempotent); its threads' waiters then see StubDied."""
         if self.pidfd >= 0 and not self.dead:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.dead = True
 
     # -- control requests -------------------------------------------------
@@ -253,7 +252,8 @@ class Stub:
             raise StubCorrupted(f"systrap stub reported thread id {tid:#x}")
         thread = StubThread(self, index, tid)
         deadline = time.monotonic() + REQUEST_TIMEOUT_S
-        while (state := lib.systrap_wait(thread.state, layout.STATE_NONE, 50_000_000, 0)) == layout.STATE_NONE:
+        none = layout.STATE_NONE
+        while (state := lib.systrap_wait(thread.state, none, 50_000_000, 0)) == none:
             self.check_alive()
             if time.monotonic() > deadline:
                 self.kill()
@@ -270,10 +270,8 @@ class Stub:
         """Kill the stub, reap it and free the shared region."""
         if self.pid > 0:
             self.kill()
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
             self.pid = -1
         if self.pidfd >= 0:
             os.close(self.pidfd)

@@ -54,9 +54,14 @@ class SystrapAddressSpace(AddressSpace):
 
     def map(self, addr: int, length: int, file_offset: int, perms: Access) -> None:
         self._check_range(addr, length)
-        if file_offset % PAGE_SIZE or file_offset < 0 or file_offset + length > self._platform.memory_file.size:
+        if (
+            file_offset % PAGE_SIZE
+            or file_offset < 0
+            or file_offset + length > self._platform.memory_file.size
+        ):
             raise ValueError(f"file range [{file_offset:#x}, +{length:#x}) outside the memory file")
-        self._stub.mm(NR_MMAP, addr, length, int(perms & Access.RWX), MAP_SHARED_FIXED, layout.STUB_MEMFD, file_offset)
+        prot = int(perms & Access.RWX)
+        self._stub.mm(NR_MMAP, addr, length, prot, MAP_SHARED_FIXED, layout.STUB_MEMFD, file_offset)
         self._mapped.add(addr, addr + length)
 
     def unmap(self, addr: int, length: int) -> None:
