@@ -24,6 +24,7 @@ crashing platform becomes a reason in its column instead of a hung report.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform as host
@@ -52,8 +53,13 @@ SYS_EXIT = 60
 WORKER_TIMEOUT_S = 300
 RUNSC_TIMEOUT_S = 120
 
-# Where each platform blocks in the host while app code runs: (module, class, method).
-HOST_WAIT = {"kvm": ("kvmsandbox.kvm", "Vcpu", "run")}
+# Where each platform blocks in the host while app code runs: (module, holder, functions).
+# A holder that is a class gets its methods wrapped; one that is a cffi lib (whose
+# functions cannot be replaced) is swapped, in that module only, for a timing proxy.
+HOST_WAIT = {
+    "kvm": ("kvmsandbox.kvm", "Vcpu", ("run",)),
+    "systrap": ("kvmsandbox.systrap.context", "lib", ("systrap_handoff", "systrap_wait")),
+}
 
 OPS = (
     ("syscall", "null syscall round trip"),
@@ -68,33 +74,51 @@ def now() -> int:
 
 
 class HostWaitTimer:
-    """Wraps the platform's host-blocking call to add up the time spent in it."""
+    """Wraps the platform's host-blocking calls to add up the time spent in them."""
 
     def __init__(self, name: str) -> None:
         self.total = 0
-        self.calls = 0
-        self.available = False
-        self._undo: Callable[[], None] = lambda: None
-        if name not in HOST_WAIT:
+        self.available = name in HOST_WAIT
+        self._undo: list[Callable[[], None]] = []
+        if not self.available:
             return
-        module, cls_name, method = HOST_WAIT[name]
-        cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
-        original = getattr(cls, method)
+        module_name, holder_name, functions = HOST_WAIT[name]
+        module = importlib.import_module(module_name)
+        holder = getattr(module, holder_name)
+        if isinstance(holder, type):
+            for function in functions:
+                original = getattr(holder, function)
+                setattr(holder, function, self._timed(original))
+                self._undo.append(lambda f=function, o=original: setattr(holder, f, o))
+        else:
+            wrapped = {f: self._timed(getattr(holder, f)) for f in functions}
+            setattr(module, holder_name, _Proxy(holder, wrapped))
+            self._undo.append(lambda: setattr(module, holder_name, holder))
 
-        def timed(obj: object, *args: object) -> object:
+    def _timed(self, function: Callable[..., object]) -> Callable[..., object]:
+        def timed(*args: object) -> object:
             start = now()
             try:
-                return original(obj, *args)
+                return function(*args)
             finally:
                 self.total += now() - start
-                self.calls += 1
 
-        setattr(cls, method, timed)
-        self._undo = lambda: setattr(cls, method, original)
-        self.available = True
+        return timed
 
     def close(self) -> None:
-        self._undo()
+        for undo in self._undo:
+            undo()
+
+
+class _Proxy:
+    """Stands in for a cffi lib: the wrapped functions, everything else delegated."""
+
+    def __init__(self, target: object, wrapped: dict[str, Callable[..., object]]) -> None:
+        self.__dict__.update(wrapped)
+        self._target = target
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._target, name)
 
 
 class Series:
@@ -246,6 +270,21 @@ def worker(name: str, args: argparse.Namespace) -> dict:
     return {"ok": True, "host_wait": host_wait, "ops": {k: v.medians_us() for k, v in results.items()}}
 
 
+def repeated(measure: Callable[[], dict], times: int) -> dict:
+    """Run a column's measurement `times` times; each figure is the median of the runs' medians."""
+    runs = []
+    for _ in range(times):
+        result = measure()
+        if not result.get("ok"):
+            return result
+        runs.append(result)
+    ops = {
+        op: {part: statistics.median(r["ops"][op][part] for r in runs) for part in parts}
+        for op, parts in runs[0]["ops"].items()
+    }
+    return {**runs[0], "ops": ops, "runs": len(runs)}
+
+
 def run_worker(name: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", name]
     cmd += ["--syscalls", str(args.syscalls), "--faults", str(args.faults)]
@@ -297,7 +336,7 @@ def runsc_column(args: argparse.Namespace, tmp: Path) -> dict:
     # Never --platform=kvm: Debian's runsc hangs on this host's kvm_pvm.
     prefix = ["timeout", str(RUNSC_TIMEOUT_S), "runsc", "--rootless=false", "--network=none"]
     prefix += ["--platform=ptrace", "do"]
-    return c_loop_ops(prefix, "./loop", args, tmp)
+    return repeated(lambda: c_loop_ops(prefix, "./loop", args, tmp), args.repeat)
 
 
 def platform_columns(args: argparse.Namespace) -> dict[str, dict]:
@@ -310,7 +349,7 @@ def platform_columns(args: argparse.Namespace) -> dict[str, dict]:
         if not info.usable:
             columns[info.name] = {"ok": False, "reason": info.reason}
         else:
-            columns[info.name] = run_worker(info.name, args)
+            columns[info.name] = repeated(lambda name=info.name: run_worker(name, args), args.repeat)
             columns[info.name]["flavour"] = info.flavour
     return columns
 
@@ -320,6 +359,8 @@ def fmt_us(value: float) -> str:
 
 
 def fmt_ratio(ratio: float) -> str:
+    if ratio < 0.1:
+        return f"{ratio:.2f}x"
     return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
 
 
@@ -332,8 +373,9 @@ def render(columns: dict[str, dict], args: argparse.Namespace) -> str:
         "",
         f"Host: {cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, load {os.getloadavg()[0]:.2f}; "
         f"Python {host.python_version()}. Iterations: {args.syscalls} syscalls, {args.faults} faults, "
-        f"{args.maps} x 1-page and {args.maps_mib} x 1-MiB map/unmap pairs. Medians; "
-        "ratios are against native and runsc ptrace.",
+        f"{args.maps} x 1-page and {args.maps_mib} x 1-MiB map/unmap pairs; {args.repeat} runs per column; "
+        + ("not pinned. " if args.no_pin else f"everything pinned to CPU {args.cpu}. ")
+        + "Medians; ratios are against native and runsc ptrace.",
         "",
         "| operation | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
@@ -400,10 +442,13 @@ NOTES = [
     "figure is amortised; ours map exactly one page per fault.",
     "- Our platforms run bench/snippets/*.S through Platform/AddressSpace/Context with a minimal serving "
     "loop. Map/unmap pairs include the two switches that apply them: kvm queues page-table writes that "
-    "the ring0 trampoline performs at the next entry, so the switch after a change carries its cost.",
+    "the ring0 trampoline performs at the next entry, so the switch after a change carries its cost; "
+    "systrap applies them inside the call (the stub mmaps/munmaps the memory file on request, and the "
+    "host kernel fills page tables on first touch, so its cost does not grow with size).",
     "- 'serving loop' is the Python between one switch's return and the next switch (a real Sentry "
     "does more); 'platform Python in switch' is switch time not spent blocked in the host; "
-    "'blocked in host' is time inside the platform's host call (kvm: KVM_RUN).",
+    "'blocked in host' is time inside the platform's host calls (kvm: KVM_RUN; "
+    "systrap: the futex handoff and wait for the stub).",
 ]
 
 
@@ -423,16 +468,24 @@ def main() -> None:
     parser.add_argument("--maps-mib", type=int, default=200, help="1-MiB map/unmap pairs")
     parser.add_argument("--platforms", nargs="*", help="only these of ours (default: all)")
     parser.add_argument("--no-runsc", action="store_true", help="skip the runsc column")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per column (median of their medians)")
+    parser.add_argument("--cpu", type=int, default=(os.cpu_count() or 1) - 1, help="CPU to pin everything to")
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place processes")
     parser.add_argument("--json", type=Path, help="also write the raw medians here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args)))
         return
+    if not args.no_pin:
+        # Children inherit this (workers, their stubs, runsc's sandbox). On one CPU a handoff
+        # between two processes is a context switch; across CPUs of a VM without cpuidle it
+        # also waits for the other vCPU to wake from HLT, which makes results bimodal.
+        os.sched_setaffinity(0, {args.cpu})
     with tempfile.TemporaryDirectory(prefix="kvmsb-bench-") as tmp:
         tmp_path = Path(tmp)
         build_loop(tmp_path)
-        columns = {"native": c_loop_ops([], "./loop", args, tmp_path)}
+        columns = {"native": repeated(lambda: c_loop_ops([], "./loop", args, tmp_path), args.repeat)}
         if args.no_runsc:
             columns["runsc ptrace"] = {"ok": False, "reason": "skipped (--no-runsc)"}
         else:
