@@ -2,7 +2,9 @@
 
 The connection is an AF_UNIX SOCK_SEQPACKET pair, so the kernel keeps message
 boundaries: one protobuf message is one packet, and donated fds ride along as
-SCM_RIGHTS on the same packet. No length prefix is needed.
+SCM_RIGHTS on the same packet. No length prefix is needed; each packet starts
+with a version byte instead, so that an empty message is never an empty
+packet (which recvmsg could not tell from the peer hanging up).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from google.protobuf.message import DecodeError, Message
 # Largest packet either side sends; ReadDir pages are sized to stay below it.
 MAX_MESSAGE = 1 << 20
 MAX_FDS = 4
+VERSION = b"\x01"
 
 
 class ProtocolError(Exception):
@@ -21,7 +24,7 @@ class ProtocolError(Exception):
 
 
 def send(sock: socket.socket, message: Message, fds: list[int] | tuple[int, ...] = ()) -> None:
-    data = message.SerializeToString()
+    data = VERSION + message.SerializeToString()
     if fds:
         socket.send_fds(sock, [data], list(fds))
     else:
@@ -39,7 +42,9 @@ def recv(sock: socket.socket, message_type: type[Message]) -> tuple[Message, lis
         raise ProtocolError("truncated packet")
     message = message_type()
     try:
-        message.ParseFromString(data)
+        if data[:1] != VERSION:
+            raise DecodeError("unknown wire version")
+        message.ParseFromString(data[1:])
     except DecodeError as e:
         for fd in fds:
             socket.close(fd)

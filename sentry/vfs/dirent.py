@@ -27,3 +27,13 @@ def pack_dirent64(entry: DirEntry, next_offset: int) -> bytes:
     reclen = (_HEADER.size + len(entry.name) + 1 + 7) & ~7
     body = _HEADER.pack(entry.ino, next_offset, reclen, entry.type) + entry.name
     return body.ljust(reclen, b"\0")
+
+
+_OLD_HEADER = struct.Struct("<QqH")  # d_ino, d_off, d_reclen; d_type is the record's last byte
+
+
+def pack_dirent(entry: DirEntry, next_offset: int) -> bytes:
+    """One record of the old getdents(2) layout."""
+    reclen = (_OLD_HEADER.size + len(entry.name) + 2 + 7) & ~7
+    body = (_OLD_HEADER.pack(entry.ino, next_offset, reclen) + entry.name).ljust(reclen - 1, b"\0")
+    return body + bytes([entry.type])

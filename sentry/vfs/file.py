@@ -10,10 +10,11 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
-from sentry.vfs.dirent import DT_DIR, DirEntry, pack_dirent64
+from sentry.vfs.dirent import DT_DIR, DirEntry
 from sentry.vfs.mount import path_of
 from sentry.vfs.stat import Stat
 from sentry.vfs.waiter import POLLIN, POLLOUT, Waiter, WaitQueue
@@ -27,6 +28,8 @@ SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE = 0, 1, 2, 3, 4
 # Linux's cap on one read/write: INT_MAX rounded down to a page.
 MAX_RW = 0x7FFFF000
 MAX_OFFSET = (1 << 63) - 1
+
+Packer = Callable[[DirEntry, int], bytes]
 
 
 class FileDescription:
@@ -85,7 +88,8 @@ class FileDescription:
     def seek(self, offset: int, whence: int) -> int:
         raise Errno(errno.ESPIPE)
 
-    def getdents(self, task, size: int) -> bytes:
+    def getdents(self, task, size: int, pack: Packer) -> bytes:
+        """Directory records (each from pack) filling at most size bytes."""
         raise Errno(errno.ENOTDIR)
 
     def ioctl(self, task, cmd: int, arg: int) -> int:
@@ -176,12 +180,12 @@ class DirectoryFile(FileDescription):
             ]
         return self._entries
 
-    def getdents(self, task, size: int) -> bytes:
+    def getdents(self, task, size: int, pack: Packer) -> bytes:
         with self.lock:
             entries = self._snapshot()
             out = bytearray()
             while self.offset < len(entries):
-                record = pack_dirent64(entries[self.offset], self.offset + 1)
+                record = pack(entries[self.offset], self.offset + 1)
                 if len(out) + len(record) > size:
                     if not out:
                         raise Errno(errno.EINVAL)

@@ -245,12 +245,23 @@ class VFS:
             raise Errno(errno.EROFS)
         check_access(task, parent.inode.stat(), W_OK | X_OK)
 
-    def create(self, task, parent: Location, name: bytes, mode: int) -> Location:
-        """A new file (S_IFREG) or directory (S_IFDIR) called name in parent."""
+    def _must_not_exist(self, parent: Location, name: bytes) -> None:
+        """EEXIST comes before EROFS/EACCES, as in Linux."""
         if name in (b".", b".."):
             raise Errno(errno.EEXIST)
+        try:
+            self.step(parent, name)
+        except Errno as e:
+            if e.code == errno.ENOENT:
+                return
+            raise
+        raise Errno(errno.EEXIST)
+
+    def create(self, task, parent: Location, name: bytes, mode: int) -> Location:
+        """A new file (S_IFREG) or directory (S_IFDIR) called name in parent."""
         if len(name) > NAME_MAX:
             raise Errno(errno.ENAMETOOLONG)
+        self._must_not_exist(parent, name)
         self._writable_dir(task, parent)
         creds = task.creds
         if stat.S_ISDIR(mode):
@@ -263,6 +274,7 @@ class VFS:
     def symlink(self, task, parent: Location, name: bytes, target: bytes) -> None:
         if len(name) > NAME_MAX:
             raise Errno(errno.ENAMETOOLONG)
+        self._must_not_exist(parent, name)
         self._writable_dir(task, parent)
         parent.inode.symlink(name, target, task.creds.fsuid, task.creds.fsgid)
         parent.dentry.forget(name)

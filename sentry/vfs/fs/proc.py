@@ -39,13 +39,13 @@ class ProcFilesystem(Filesystem):
         # Set by the kernel once it exists (it owns the process table).
         self.kernel = None
         self.boot_time = time.monotonic()
-        self._inos: dict[tuple, int] = {}
+        self._ino_by_key: dict[tuple, int] = {}
 
     def ino(self, key: tuple) -> int:
         """Stable inode numbers for generated files, so find/ls see consistent ones."""
-        ino = self._inos.get(key)
+        ino = self._ino_by_key.get(key)
         if ino is None:
-            ino = self._inos.setdefault(key, self.next_ino())
+            ino = self._ino_by_key.setdefault(key, self.next_ino())
         return ino
 
     def thread_group(self, pid: int):

@@ -1,0 +1,319 @@
+"""Handlers for path-based file syscalls: open, stat, getdents, readlink, access, cwd, and tree changes.
+
+Every path argument is resolved by sentry.vfs (never on the host); fd-based
+I/O is in fd.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import struct
+
+from sentry.errors import Errno
+from sentry.syscalls.args import s32, s64, u32
+from sentry.syscalls.fsargs import at_location, get_file, parent_at, read_path, resolve_at
+from sentry.vfs.dirent import pack_dirent, pack_dirent64
+from sentry.vfs.mount import Location, path_of
+from sentry.vfs.permissions import W_OK, check_access
+from sentry.vfs.vfs import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
+
+AT_NO_AUTOMOUNT = 0x800
+AT_REMOVEDIR = 0x200
+AT_EACCESS = 0x200
+AT_STATX_SYNC_TYPE = 0x6000
+STATX__RESERVED = 0x80000000
+RENAME_NOREPLACE = 1
+CAP_FOWNER = 3
+# statfs f_type values.
+FS_MAGIC = {"tmpfs": 0x01021994, "devtmpfs": 0x01021994, "proc": 0x9FA0, "9p": 0x01021997}
+
+
+def _vfs(task):
+    return task.kernel.vfs
+
+
+# --- open ------------------------------------------------------------------------------
+def sys_openat(task, dirfd, pathname, flags, mode) -> int:
+    path = read_path(task, pathname)
+    flags = u32(flags)
+    start = at_location(task, dirfd, path)
+    file = _vfs(task).open(task, start, path, flags, u32(mode))
+    try:
+        return task.fds.install(file, cloexec=bool(flags & os.O_CLOEXEC))
+    except Errno:
+        file.decref()
+        raise
+
+
+def sys_open(task, pathname, flags, mode) -> int:
+    return sys_openat(task, AT_FDCWD, pathname, flags, mode)
+
+
+def sys_creat(task, pathname, mode) -> int:
+    return sys_openat(task, AT_FDCWD, pathname, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, mode)
+
+
+# --- stat ------------------------------------------------------------------------------
+def _stat_at(task, dirfd, pathname, flags) -> Location:
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE):
+        raise Errno(errno.EINVAL)
+    path = read_path(task, pathname)
+    return resolve_at(task, dirfd, path, flags, follow=not flags & AT_SYMLINK_NOFOLLOW)
+
+
+def sys_newfstatat(task, dirfd, pathname, statbuf, flags) -> int:
+    if u32(flags) & AT_STATX_SYNC_TYPE:
+        raise Errno(errno.EINVAL)
+    loc = _stat_at(task, dirfd, pathname, flags)
+    task.mm.copy_out(statbuf, loc.inode.stat().pack())
+    return 0
+
+
+def sys_stat(task, pathname, statbuf) -> int:
+    return sys_newfstatat(task, AT_FDCWD, pathname, statbuf, 0)
+
+
+def sys_lstat(task, pathname, statbuf) -> int:
+    return sys_newfstatat(task, AT_FDCWD, pathname, statbuf, AT_SYMLINK_NOFOLLOW)
+
+
+def sys_fstat(task, fd, statbuf) -> int:
+    task.mm.copy_out(statbuf, get_file(task, fd).stat().pack())
+    return 0
+
+
+def sys_statx(task, dirfd, pathname, flags, mask, statxbuf) -> int:
+    if u32(mask) & STATX__RESERVED or u32(flags) & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE:
+        raise Errno(errno.EINVAL)
+    loc = _stat_at(task, dirfd, pathname, flags)
+    task.mm.copy_out(statxbuf, loc.inode.stat().pack_statx())
+    return 0
+
+
+def _statfs_bytes(loc: Location) -> bytes:
+    fs = loc.mount.fs
+    magic = FS_MAGIC.get(fs.name, 0x01021994)
+    flags = 1 if loc.mount.readonly else 0  # ST_RDONLY
+    return struct.pack("<qqqqqqqiiqqq4q", magic, 4096, 0, 0, 0, 0, 0, fs.dev, 0, 255, 4096, flags, 0, 0, 0, 0)
+
+
+def sys_statfs(task, pathname, buf) -> int:
+    loc = _vfs(task).resolve(task, task.fs.cwd, read_path(task, pathname))
+    task.mm.copy_out(buf, _statfs_bytes(loc))
+    return 0
+
+
+def sys_fstatfs(task, fd, buf) -> int:
+    task.mm.copy_out(buf, _statfs_bytes(get_file(task, fd).loc))
+    return 0
+
+
+# --- directories and links ------------------------------------------------------------------
+def sys_getdents64(task, fd, dirp, count) -> int:
+    file = get_file(task, fd)
+    if file.flags & os.O_PATH:
+        raise Errno(errno.EBADF)
+    data = file.getdents(task, min(u32(count), 1 << 20), pack_dirent64)
+    task.mm.copy_out(dirp, data)
+    return len(data)
+
+
+def sys_getdents(task, fd, dirp, count) -> int:
+    file = get_file(task, fd)
+    if file.flags & os.O_PATH:
+        raise Errno(errno.EBADF)
+    data = file.getdents(task, min(u32(count), 1 << 20), pack_dirent)
+    task.mm.copy_out(dirp, data)
+    return len(data)
+
+
+def sys_readlinkat(task, dirfd, pathname, buf, bufsiz) -> int:
+    size = s32(bufsiz)
+    if size <= 0:
+        raise Errno(errno.EINVAL)
+    path = read_path(task, pathname)
+    loc = resolve_at(task, dirfd, path, 0, follow=False)
+    if not loc.inode.is_symlink():
+        raise Errno(errno.EINVAL)
+    target = loc.inode.readlink(task)[:size]
+    task.mm.copy_out(buf, target)
+    return len(target)
+
+
+def sys_readlink(task, pathname, buf, bufsiz) -> int:
+    return sys_readlinkat(task, AT_FDCWD, pathname, buf, bufsiz)
+
+
+def sys_faccessat2(task, dirfd, pathname, mode, flags) -> int:
+    mode, flags = u32(mode), u32(flags)
+    if mode & ~7 or flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise Errno(errno.EINVAL)
+    path = read_path(task, pathname)
+    loc = resolve_at(task, dirfd, path, flags, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    st = loc.inode.stat()
+    if mode & W_OK and loc.mount.readonly and not stat.S_ISCHR(st.mode) and not stat.S_ISFIFO(st.mode):
+        raise Errno(errno.EROFS)
+    check_access(task, st, mode, real=not flags & AT_EACCESS)
+    return 0
+
+
+def sys_faccessat(task, dirfd, pathname, mode) -> int:
+    return sys_faccessat2(task, dirfd, pathname, mode, 0)
+
+
+def sys_access(task, pathname, mode) -> int:
+    return sys_faccessat2(task, AT_FDCWD, pathname, mode, 0)
+
+
+# --- cwd and umask ---------------------------------------------------------------------
+def sys_getcwd(task, buf, size) -> int:
+    path = path_of(task.fs.cwd, task.fs.root) + b"\0"
+    if len(path) > u32(size):
+        raise Errno(errno.ERANGE)
+    task.mm.copy_out(buf, path)
+    return len(path)
+
+
+def _chdir(task, loc: Location) -> int:
+    if not loc.inode.is_dir():
+        raise Errno(errno.ENOTDIR)
+    check_access(task, loc.inode.stat(), 1)
+    with task.fs.lock:
+        task.fs.cwd = loc
+    return 0
+
+
+def sys_chdir(task, pathname) -> int:
+    return _chdir(task, _vfs(task).resolve(task, task.fs.cwd, read_path(task, pathname)))
+
+
+def sys_fchdir(task, fd) -> int:
+    return _chdir(task, get_file(task, fd).loc)
+
+
+def sys_umask(task, mask) -> int:
+    with task.fs.lock:
+        old = task.fs.umask
+        task.fs.umask = u32(mask) & 0o777
+    return old
+
+
+# --- changing the tree ----------------------------------------------------------------------
+def sys_mkdirat(task, dirfd, pathname, mode) -> int:
+    parent, name = parent_at(task, dirfd, read_path(task, pathname))
+    _vfs(task).create(task, parent, name, stat.S_IFDIR | (u32(mode) & 0o1777 & ~task.fs.umask))
+    return 0
+
+
+def sys_mkdir(task, pathname, mode) -> int:
+    return sys_mkdirat(task, AT_FDCWD, pathname, mode)
+
+
+def sys_unlinkat(task, dirfd, pathname, flags) -> int:
+    flags = u32(flags)
+    if flags & ~AT_REMOVEDIR:
+        raise Errno(errno.EINVAL)
+    path = read_path(task, pathname)
+    parent, name = parent_at(task, dirfd, path)
+    if path.endswith(b"/") and not flags & AT_REMOVEDIR:
+        raise Errno(errno.EISDIR if _vfs(task).step(parent, name).inode.is_dir() else errno.ENOTDIR)
+    _vfs(task).remove(task, parent, name, directory=bool(flags & AT_REMOVEDIR))
+    return 0
+
+
+def sys_unlink(task, pathname) -> int:
+    return sys_unlinkat(task, AT_FDCWD, pathname, 0)
+
+
+def sys_rmdir(task, pathname) -> int:
+    return sys_unlinkat(task, AT_FDCWD, pathname, AT_REMOVEDIR)
+
+
+def sys_renameat2(task, olddirfd, oldpath, newdirfd, newpath, flags) -> int:
+    flags = u32(flags)
+    if flags & ~RENAME_NOREPLACE:
+        raise Errno(errno.EINVAL)
+    old, old_name = parent_at(task, olddirfd, read_path(task, oldpath))
+    new, new_name = parent_at(task, newdirfd, read_path(task, newpath))
+    if flags & RENAME_NOREPLACE:
+        try:
+            _vfs(task).step(new, new_name)
+        except Errno as e:
+            if e.code != errno.ENOENT:
+                raise
+        else:
+            raise Errno(errno.EEXIST)
+    _vfs(task).rename(task, old, old_name, new, new_name)
+    return 0
+
+
+def sys_renameat(task, olddirfd, oldpath, newdirfd, newpath) -> int:
+    return sys_renameat2(task, olddirfd, oldpath, newdirfd, newpath, 0)
+
+
+def sys_rename(task, oldpath, newpath) -> int:
+    return sys_renameat2(task, AT_FDCWD, oldpath, AT_FDCWD, newpath, 0)
+
+
+def sys_symlinkat(task, target, newdirfd, linkpath) -> int:
+    text = read_path(task, target)
+    if not text:
+        raise Errno(errno.ENOENT)
+    parent, name = parent_at(task, newdirfd, read_path(task, linkpath))
+    _vfs(task).symlink(task, parent, name, text)
+    return 0
+
+
+def sys_symlink(task, target, linkpath) -> int:
+    return sys_symlinkat(task, target, AT_FDCWD, linkpath)
+
+
+def _chmod(task, loc: Location, mode: int) -> int:
+    st = loc.inode.stat()
+    if task.creds.fsuid != st.uid and not task.creds.has_cap(CAP_FOWNER):
+        raise Errno(errno.EPERM)
+    if loc.mount.readonly:
+        raise Errno(errno.EROFS)
+    loc.inode.chmod(u32(mode) & 0o7777)
+    return 0
+
+
+def sys_fchmodat(task, dirfd, pathname, mode) -> int:
+    return _chmod(task, resolve_at(task, dirfd, read_path(task, pathname), 0, follow=True), mode)
+
+
+def sys_chmod(task, pathname, mode) -> int:
+    return sys_fchmodat(task, AT_FDCWD, pathname, mode)
+
+
+def sys_fchmod(task, fd, mode) -> int:
+    return _chmod(task, get_file(task, fd).loc, mode)
+
+
+def _truncate(loc: Location, length: int) -> int:
+    if length < 0:
+        raise Errno(errno.EINVAL)
+    if loc.inode.is_dir():
+        raise Errno(errno.EISDIR)
+    if not stat.S_ISREG(loc.inode.mode):
+        raise Errno(errno.EINVAL)
+    if loc.mount.readonly:
+        raise Errno(errno.EROFS)
+    loc.inode.truncate(length)
+    return 0
+
+
+def sys_truncate(task, pathname, length) -> int:
+    loc = _vfs(task).resolve(task, task.fs.cwd, read_path(task, pathname))
+    check_access(task, loc.inode.stat(), W_OK)
+    return _truncate(loc, s64(length))
+
+
+def sys_ftruncate(task, fd, length) -> int:
+    file = get_file(task, fd)
+    if not file.writable:
+        raise Errno(errno.EINVAL)
+    return _truncate(file.loc, s64(length))

@@ -1,0 +1,49 @@
+"""A real gofer serving a small tree under tmp_path, a VFS on it, and a fake task."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import gofer
+from sentry.vfs.boot import initial_fs_context, make_vfs
+from sentry.vfs.fdtable import FDTable
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from fake_task import FakeKernel, FakeTask  # noqa: E402
+
+
+@pytest.fixture
+def rootfs(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "bin").mkdir()
+    (root / "bin" / "prog").write_bytes(b"\x7fELF" + bytes(100))
+    (root / "bin" / "prog").chmod(0o755)
+    (root / "data").mkdir()
+    (root / "data" / "numbers").write_text("".join(f"{i}\n" for i in range(1000)))
+    (root / "abs-link").symlink_to("/etc/passwd")
+    (root / "rel-link").symlink_to("etc/../etc/passwd")
+    (root / "tmp").mkdir()
+    (tmp_path / "secret").write_text("host secret\n")
+    return root
+
+
+@pytest.fixture
+def sandbox(rootfs):
+    """(task, vfs, gofer process) with stdio on a pipe pair of the host."""
+    proc, client = gofer.start(str(rootfs))
+    r, w = os.pipe()
+    vfs = make_vfs(str(rootfs), client, stdio_fds=(r, w, w))
+    kernel = FakeKernel(vfs)
+    task = FakeTask(kernel, 1, FDTable.from_host_stdio(vfs, (r, w, w)), initial_fs_context(vfs))
+    yield task
+    task.fds.close_all()
+    client.shutdown()
+    proc.wait(timeout=10)
+    os.close(r)
+    os.close(w)
