@@ -25,6 +25,7 @@ from cli.cpu_features import cpu_features
 from cli.help import help_group
 
 DEFAULT_ROOT = "/var/run/kvmsandbox"
+OCI_VERSION = "1.0.2"  # the OCI runtime spec version, printed by --version as runsc does
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +68,19 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps({"msg": record.getMessage(), "level": record.levelname.lower(), "time": stamp})
 
 
+_handlers: list[logging.Handler] = []
+
+
 def _configure_logging(flags: GlobalFlags) -> None:
-    """`--log` gets warnings and errors (what the shim shows a user); `--debug-log` gets everything."""
+    """`--log` gets warnings and errors (what the shim shows a user); `--debug-log` gets everything.
+
+    Handlers from an earlier invocation in the same process (tests) are replaced, not stacked.
+    """
     root = logging.getLogger()
+    for handler in _handlers:
+        root.removeHandler(handler)
+        handler.close()
+    _handlers.clear()
     root.setLevel(logging.DEBUG if flags.debug else logging.INFO)
     formatter = (
         _JsonFormatter() if flags.log_format == "json" else logging.Formatter("%(levelname).1s %(message)s")
@@ -77,11 +88,13 @@ def _configure_logging(flags: GlobalFlags) -> None:
     log_handler = logging.FileHandler(flags.log) if flags.log else logging.StreamHandler(sys.stderr)
     log_handler.setLevel(logging.DEBUG if flags.debug and not flags.debug_log else logging.WARNING)
     log_handler.setFormatter(formatter)
-    root.addHandler(log_handler)
+    _handlers.append(log_handler)
     if flags.debug_log:
         debug_handler = logging.FileHandler(flags.debug_log)
         debug_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(name)s] %(message)s"))
-        root.addHandler(debug_handler)
+        _handlers.append(debug_handler)
+    for handler in _handlers:
+        root.addHandler(handler)
 
 
 def _version() -> str:
@@ -125,7 +138,7 @@ def _version() -> str:
     show_default=True,
     help="Whether the root fs may change outside the sandbox (shared) or not (exclusive).",
 )
-@click.version_option(_version(), prog_name="kvmsandbox")
+@click.version_option(_version(), message=f"kvmsandbox version %(version)s\nspec: {OCI_VERSION}")
 @click.pass_context
 def main(ctx: click.Context, **flags: object) -> None:
     """kvmsandbox: run untrusted Linux programs under a user-space kernel on KVM or systrap."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import types
 
@@ -162,3 +163,29 @@ def test_help_syscalls_without_a_table(monkeypatch: pytest.MonkeyPatch) -> None:
     code, output = run("help", "syscalls")
     assert code == 1
     assert "syscall table (sentry.syscalls.table.rows()) is not available" in output
+
+
+def test_version_is_runsc_shaped() -> None:
+    code, output = run("--version")
+    assert code == 0
+    first, second = output.splitlines()
+    assert first.startswith("kvmsandbox version ")
+    assert second.startswith("spec: ")
+
+
+def test_errors_go_to_log_as_json(tmp_path) -> None:
+    log = tmp_path / "log.json"
+
+    @main.command("log-error")
+    def log_error() -> None:
+        logging.getLogger("kvmsandbox.test").error("loading container: %s", "file does not exist")
+
+    try:
+        code, output = run("--log", str(log), "--log-format", "json", "log-error")
+    finally:
+        main.commands.pop("log-error")
+    assert code == 0, output
+    record = json.loads(log.read_text().splitlines()[-1])
+    assert record["msg"] == "loading container: file does not exist"
+    assert record["level"] == "error"
+    assert set(record) == {"msg", "level", "time"}
