@@ -22,6 +22,8 @@ import time
 
 from kvmsandbox.platform import (
     GPR_NAMES,
+    RFLAGS_FIXED,
+    RFLAGS_USER_MASK,
     Access,
     Context,
     Event,
@@ -29,7 +31,6 @@ from kvmsandbox.platform import (
     Interrupted,
     Regs,
     Syscall,
-    sanitize_rflags,
 )
 from kvmsandbox.systrap import layout
 from kvmsandbox.systrap._systrap import lib
@@ -37,7 +38,8 @@ from kvmsandbox.systrap.stubproc import StubCorrupted, StubDied, StubThread, def
 
 REG_FIELDS = (*GPR_NAMES, "rip", "rflags", "fs_base", "gs_base")
 _REGS = struct.Struct(f"<{layout.MSG_NREGS}Q")
-_REGS_RFLAGS = struct.Struct("<Q")
+_U64 = struct.Struct("<Q")
+_SIGNO = struct.Struct("<I")
 _HEADER = struct.Struct("<IIiIQQQQ")  # state signo code pad nr addr trapno err
 _RFLAGS_INDEX = REG_FIELDS.index("rflags")
 FPU_LOCK = threading.Lock()  # guards FPU ownership moves between contexts
@@ -52,6 +54,9 @@ PF_WRITE, PF_INSTR = 1 << 1, 1 << 4
 X86_TRAP_PF = 14
 
 _INTERRUPTED = Interrupted()
+SIGSYS, SIGCHLD = int(signal.SIGSYS), int(signal.SIGCHLD)
+STATE_APP, STATE_EVENT = layout.STATE_APP, layout.STATE_EVENT
+handoff = lib.systrap_handoff
 
 
 class SystrapContext(Context):
@@ -70,9 +75,10 @@ class SystrapContext(Context):
         self._fpu: bytearray | None = None
 
     def interrupt(self) -> None:
-        with self._lock:
-            self._interrupt = True
-            thread = self._thread
+        # No lock: under the GIL, "set flag, then read _thread" here and "set
+        # _thread, then read flag" in switch() cannot both miss each other.
+        self._interrupt = True
+        thread = self._thread
         if thread is not None:
             thread.kick()
 
@@ -101,12 +107,10 @@ class SystrapContext(Context):
     def switch(self, address_space, regs: Regs) -> Event:
         thread = address_space.acquire_thread(self._fpu_thread)
         try:
-            with self._lock:
-                if self._interrupt:
-                    self._interrupt = False
-                    return _INTERRUPTED
-                self._thread = thread
-                self._kicked_at = 0.0
+            self._thread = thread
+            if self._interrupt:
+                self._interrupt = False
+                return _INTERRUPTED
             if thread.owner is not self:
                 self._take_fpu(thread)
             if regs.fpu is not None:
@@ -115,8 +119,7 @@ class SystrapContext(Context):
             _store(thread, regs)
             return self._run(thread, regs)
         finally:
-            with self._lock:
-                self._thread = None
+            self._thread = None
             address_space.release_thread(thread)
 
     def _take_fpu(self, thread: StubThread) -> None:
@@ -130,32 +133,32 @@ class SystrapContext(Context):
             self._fpu_thread = thread
 
     def _run(self, thread: StubThread, regs: Regs) -> Event:
-        stub = thread.stub
-        view = stub.view
+        view = thread.stub.view
         off = thread.offset
         while True:
-            state = lib.systrap_handoff(thread.state, layout.STATE_APP, WAIT_SLICE_NS, self._spin_ns)
-            while state == layout.STATE_APP:
-                self._check_stuck(stub)
-                state = lib.systrap_wait(thread.state, layout.STATE_APP, WAIT_SLICE_NS, self._spin_ns)
-            if state != layout.STATE_EVENT:
-                stub.kill()
+            state = handoff(thread.state, STATE_APP, WAIT_SLICE_NS, self._spin_ns)
+            while state == STATE_APP:
+                self._check_stuck(thread.stub)
+                state = lib.systrap_wait(thread.state, STATE_APP, WAIT_SLICE_NS, self._spin_ns)
+            if state != STATE_EVENT:
+                thread.stub.kill()
                 raise StubCorrupted(f"systrap thread {thread.index} in state {state}")
-            _, signo, code, _, nr, addr, trapno, err = _HEADER.unpack_from(view, off)
-            if signo == signal.SIGCHLD:
-                with self._lock:
-                    if not self._interrupt:
-                        continue  # a stale kick meant for an earlier switch: resume as is
-                    self._interrupt = False
-                _load(thread, regs)
+            signo = _SIGNO.unpack_from(view, off + layout.MSG_SIGNO)[0]
+            if signo == SIGCHLD:
+                if not self._interrupt:
+                    continue  # a stale kick meant for an earlier switch: resume as is
+                self._interrupt = False
+                self._kicked_at = 0.0
+                _load(view, off, regs)
                 return _INTERRUPTED
-            _load(thread, regs)
-            if signo == signal.SIGSYS:
+            _load(view, off, regs)
+            if signo == SIGSYS:
                 # rax still holds the number, all 64 bits (si_syscall has 32).
                 return Syscall(regs.rax, (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9))
             if signo in FAULT_SIGNALS:
+                _, _, code, _, _, addr, trapno, err = _HEADER.unpack_from(view, off)
                 return _fault(signo, code, addr, trapno, err, regs)
-            stub.kill()
+            thread.stub.kill()
             raise StubCorrupted(f"systrap thread {thread.index} reported signal {signo}")
 
     def _check_stuck(self, stub) -> None:
@@ -174,20 +177,19 @@ class SystrapContext(Context):
 
 
 def _store(thread: StubThread, regs: Regs) -> None:
-    view = thread.stub.view
     at = thread.offset + layout.MSG_REGS
     values = _get_regs(regs)
     try:
-        _REGS.pack_into(view, at, *values)
+        _REGS.pack_into(thread.stub.view, at, *values)
     except struct.error:
-        _REGS.pack_into(view, at, *(v & _MASK64 for v in values))
-    _REGS_RFLAGS.pack_into(view, at + _RFLAGS_INDEX * 8, sanitize_rflags(regs.rflags))
+        _REGS.pack_into(thread.stub.view, at, *(v & _MASK64 for v in values))
+    _U64.pack_into(thread.stub.view, at + _RFLAGS_INDEX * 8, (regs.rflags & RFLAGS_USER_MASK) | RFLAGS_FIXED)
 
 
-def _load(thread: StubThread, regs: Regs) -> None:
-    values = _REGS.unpack_from(thread.stub.view, thread.offset + layout.MSG_REGS)
-    regs.__dict__.update(zip(REG_FIELDS, values, strict=True))
-    regs.rflags = sanitize_rflags(regs.rflags)
+def _load(view: memoryview, off: int, regs: Regs) -> None:
+    d = regs.__dict__
+    d.update(zip(REG_FIELDS, _REGS.unpack_from(view, off + layout.MSG_REGS), strict=True))
+    d["rflags"] = (d["rflags"] & RFLAGS_USER_MASK) | RFLAGS_FIXED
 
 
 def _fault(signo: int, code: int, addr: int, trapno: int, err: int, regs: Regs) -> Fault:

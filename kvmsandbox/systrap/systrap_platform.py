@@ -47,7 +47,7 @@ class SystrapAddressSpace(AddressSpace):
     def __init__(self, platform: SystrapPlatform) -> None:
         self._platform = platform
         self._mapped = Ranges()
-        self._idle: list[StubThread] = []
+        self._idle: dict[int, StubThread] = {}
         self.stub = Stub(platform.memory_file.fd, platform.spawn, platform.filters, platform.fsgsbase)
 
     # -- memory -----------------------------------------------------------
@@ -90,24 +90,26 @@ class SystrapAddressSpace(AddressSpace):
     # -- threads (used by SystrapContext) ---------------------------------
 
     def acquire_thread(self, preferred: StubThread | None = None) -> StubThread:
-        """An idle worker thread: `preferred` (the one holding the caller's FPU state) if idle."""
+        """An idle worker thread: `preferred` (the one holding the caller's FPU state) if idle.
+
+        `_idle` maps thread index -> thread; dict.pop and popitem are atomic
+        under the GIL, so two contexts never get the same thread.
+        """
         stub = self._stub
-        stub.check_alive()
-        idle = self._idle
+        if stub.dead:
+            stub.check_alive()
         if preferred is not None and preferred.stub is stub:
-            try:
-                idle.remove(preferred)
-                return preferred
-            except ValueError:
-                pass
+            thread = self._idle.pop(preferred.index, None)
+            if thread is not None:
+                return thread
         try:
-            return idle.pop()
-        except IndexError:
+            return self._idle.popitem()[1]
+        except KeyError:
             return stub.new_thread()
 
     def release_thread(self, thread: StubThread) -> None:
         if thread.stub is self.stub:
-            self._idle.append(thread)
+            self._idle[thread.index] = thread
 
     def release(self) -> None:
         if self.stub is not None:
