@@ -152,10 +152,12 @@ kvmsb_install_package() {
 		kvmsb_log "pip install -e $KVMSB_REPO"
 		"$py" -m pip install -q --disable-pip-version-check --no-build-isolation -e "$KVMSB_REPO[test]"
 	fi
-	# A venv's scripts are not on PATH; link the command where root's PATH looks.
+	# A venv's scripts (or a fresh pyenv version's, before `pyenv rehash`) are not
+	# on PATH; link the command where root's PATH looks.
 	local bin link="${KVMSB_BIN_DIR:-/usr/local/bin}/kvmsandbox"
-	bin="$(dirname "$py")/kvmsandbox"
-	if [[ "$py" == "$KVMSB_REPO/.venv/"* && "$(readlink "$link" || true)" != "$bin" ]]; then
+	bin="$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kvmsandbox"
+	if [[ "$py" == "$KVMSB_REPO/.venv/"* || -z "$(command -v kvmsandbox)" ]] &&
+		[[ "$(readlink "$link" || true)" != "$bin" ]]; then
 		kvmsb_log "linking $link -> $bin"
 		ln -sf "$bin" "$link"
 	fi
