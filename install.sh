@@ -136,11 +136,13 @@ kvmsb_native_build() {
 
 # Where the installed `kvmsandbox` package lives ("" when not installed).
 kvmsb_installed_from() {
-	"$1" - <<-'EOF' 2>/dev/null || true
+	# -I: not the checkout's own kvmsandbox.egg-info, which has no direct_url.json.
+	"$1" -I - <<-'EOF' 2>/dev/null || true
 		import importlib.metadata, json
-		dist = importlib.metadata.distribution("kvmsandbox")
-		url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
-		print(url.removeprefix("file://"))
+		for dist in importlib.metadata.distributions(name="kvmsandbox"):
+		    url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
+		    print(url.removeprefix("file://"))
+		    break
 	EOF
 }
 
