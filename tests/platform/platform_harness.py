@@ -233,6 +233,20 @@ class App:
         self.gs_off = self.map_new(H["GS_VA"], 1, Access.RW, struct.pack("<Q", self.gs_value))
         self.regs = Regs(rip=snippet.addr("_start"), rsp=STACK_TOP, fs_base=H["FS_VA"], gs_base=H["GS_VA"])
 
+    def new_thread(self) -> App:
+        """Another thread of this app: same address space and mappings, its own context and registers."""
+        other = object.__new__(App)
+        other.__dict__.update(self.__dict__)
+        other._frames = []
+        other._own_asp = False
+        other._own_ctx = True
+        other.ctx = self.platform.new_context()
+        other.watchdog = Watchdog(other.ctx)
+        other.regs = Regs(
+            rip=self.snippet.addr("_start"), rsp=STACK_TOP, fs_base=H["FS_VA"], gs_base=H["GS_VA"]
+        )
+        return other
+
     # memory ---------------------------------------------------------------
 
     def alloc(self, npages: int = 1, data: bytes = b"") -> int:

@@ -77,9 +77,7 @@
 #define PTE_PHYS_LIMIT_SHIFT 36     /* a page-table entry's frame is below 64 GiB */
 
 /* pingpong.S / spin.S (offsets from DATA_VA unless named) */
-#define P_ROLE          0x000
 #define P_ROUNDS        0x008
-#define P_SHARED        0x010       /* VA of the shared turn counter */
 #define P_LONG_SPINS    0x018       /* a wait longer than this many spins is "long" */
 #define P_GIVEUP_SPINS  0x020
 #define P_MAX_LONG      0x028       /* give up after this many long waits */

@@ -5,8 +5,9 @@
  * a turn takes well under a microsecond. Counts "long" waits and gives up
  * after P_MAX_LONG of them (or one wait of P_GIVEUP_SPINS), so a platform
  * that serialises contexts fails fast instead of hanging.
- * Reports (rounds done, long waits) with SYS_REPORT, then exits 0, or exits
- * 1 after giving up.
+ * Inputs: rdi = role (0 or 1), rsi = VA of the shared counter; the rest from
+ * the data page. Reports (rounds done, long waits) with SYS_REPORT, then
+ * exits 0, or exits 1 after giving up.
  */
 #include "harness.h"
 
@@ -14,8 +15,6 @@
         .text
         .globl _start
 _start:
-        mov     rdi, [DATA_VA + P_ROLE]
-        mov     rsi, [DATA_VA + P_SHARED]
         mov     rdx, [DATA_VA + P_ROUNDS]
         mov     r10, [DATA_VA + P_LONG_SPINS]
         xor     r8, r8                  /* rounds done */
