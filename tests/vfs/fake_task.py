@@ -22,7 +22,10 @@ SIZE = 1 << 20
 class FakeMM:
     def __init__(self) -> None:
         self.mem = bytearray(SIZE)
-        self.maps = "00010000-00110000 rw-p 00000000 00:00 0 \n7ffff000-80000000 rw-p 00000000 00:00 0 [stack]\n"
+        self.maps = (
+            "00010000-00110000 rw-p 00000000 00:00 0 \n"
+            "7ffff000-80000000 rw-p 00000000 00:00 0                          [stack]\n"
+        )
 
     def _check(self, addr: int, n: int) -> int:
         off = addr - BASE
@@ -141,3 +144,14 @@ class FakeTask:
 
     def get(self, addr: int, n: int) -> bytes:
         return self.mm.copy_in(addr, n)
+
+    def call(self, handler, *args: int) -> int:
+        """Run a handler the way the dispatcher does: an Errno becomes -errno."""
+        try:
+            return handler(self, *args)
+        except Errno as e:
+            return -e.code
+
+    def path(self, path: bytes, slot: int = 0) -> int:
+        """A NUL-terminated path in scratch memory (slots are 4 KiB apart)."""
+        return self.put(0x80000 + slot * 4096, path + b"\0")

@@ -128,8 +128,6 @@ class TmpDir(TmpInode):
                 raise Errno(errno.EISDIR)
             del self.children[name]
             child.nlink -= 1
-        if isinstance(child, TmpFile) and child.nlink == 0:
-            child.truncate(0)
         self.touch()
 
     def rmdir(self, name: bytes) -> None:
