@@ -26,6 +26,7 @@ from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLOUT, Waiter
 
 KERNEL_TERMIOS_SIZE = 36  # struct termios as the kernel copies it (not glibc's)
 WINSIZE_SIZE = 8
+PIPE_BUF = 4096
 _IOCTL_SIZES = {
     termios.TCGETS: (KERNEL_TERMIOS_SIZE, "out"),
     termios.TCSETS: (KERNEL_TERMIOS_SIZE, "in"),
@@ -55,6 +56,8 @@ class HostFile(FileDescription):
     def __init__(self, loc: Location, flags: int, host_fd: int) -> None:
         super().__init__(loc, flags)
         self.host_fd = host_fd
+        mode = os.fstat(host_fd).st_mode
+        self._is_pipe = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
     def release(self) -> None:
         os.close(self.host_fd)
@@ -91,6 +94,10 @@ class HostFile(FileDescription):
 
     def write(self, task, data: bytes) -> int:
         self._wait(task, POLLOUT)
+        if self._is_pipe:
+            # POLLOUT on a host pipe or socket promises room for one page, no more: a
+            # larger write could block this thread where no signal can interrupt it.
+            data = data[:PIPE_BUF]
         try:
             return os.write(self.host_fd, data)
         except BrokenPipeError:
