@@ -26,8 +26,19 @@ store:                  /* *(rax) = rbx */
     syscall
 
     .globl jump
-jump:                   /* jump to rax */
-    jmp *%rax
+jump:                   /* jump to rbx (rax stays the syscall number for a syscall found there) */
+    jmp *%rbx
+
+    .globl store_spin
+store_spin:             /* *(rax) = rbx, then spin */
+    mov %rbx, (%rax)
+1:  jmp 1b
+
+    .globl forge_event
+forge_event:            /* write signo rbx at rax+4, then state EVENT (rcx) at rax, then spin */
+    mov %ebx, 4(%rax)
+    mov %ecx, (%rax)
+1:  jmp 1b
 
     .globl breakpoint
 breakpoint:
