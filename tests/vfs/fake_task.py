@@ -64,8 +64,12 @@ class FakeThreadGroup:
         self.leader = leader
         self.exe_path = "/bin/busybox"
 
+    @property
     def tasks(self) -> list[FakeTask]:
         return [self.leader]
+
+    def main_task(self) -> FakeTask:
+        return self.leader
 
     def cmdline(self) -> bytes:
         return b"busybox\0sh\0"

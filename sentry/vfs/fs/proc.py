@@ -179,6 +179,14 @@ def make_procfs(vfs) -> tuple[ProcFilesystem, Directory]:
     return fs, RootDirectory(fs, ("root",), entries)
 
 
+def main_task(tg):
+    """The task whose mm/fds/fs stand for the process; ENOENT once all its threads are gone."""
+    task = tg.main_task()
+    if task is None:
+        raise Errno(errno.ENOENT)
+    return task
+
+
 def process_dir(fs: ProcFilesystem, tg) -> Directory:
     pid = tg.pid
 
@@ -186,7 +194,7 @@ def process_dir(fs: ProcFilesystem, tg) -> Directory:
         return lambda: GeneratedFile(fs, ("pid", pid, name), generate)
 
     def leader():
-        return tg.leader
+        return main_task(tg)
 
     def loc_link(name: str, where: Callable[[], Location]) -> Callable[[], Inode]:
         return lambda: Link(fs, ("pid", pid, name), lambda task: path_of(where(), task.fs.root), where)
@@ -217,7 +225,7 @@ class FdDirectory(ProcInode):
     def lookup(self, name: bytes) -> Inode:
         if not name.isdigit():
             raise Errno(errno.ENOENT)
-        file = self.tg.leader.fds.get(int(name))
+        file = main_task(self.tg).fds.get(int(name))
         return Link(
             self.fs,
             ("pid", self.tg.pid, "fd", int(name)),
@@ -229,7 +237,7 @@ class FdDirectory(ProcInode):
         pid = self.tg.pid
         return [
             DirEntry(b"%d" % fd, self.fs.ino(("pid", pid, "fd", fd)), DT_LNK)
-            for fd in self.tg.leader.fds.fds()
+            for fd in main_task(self.tg).fds.fds()
         ]
 
     def open(self, task, loc: Location, flags: int) -> FileDescription:
@@ -237,23 +245,23 @@ class FdDirectory(ProcInode):
 
 
 def status(tg) -> bytes:
-    task = tg.leader
+    task = main_task(tg)
     c = task.creds
     return (
         f"Name:\t{task.comm[:15]}\nState:\tR (running)\nTgid:\t{tg.pid}\nNgid:\t0\nPid:\t{tg.pid}\n"
         f"PPid:\t{tg.parent_pid()}\nTracerPid:\t0\n"
         f"Uid:\t{c.ruid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.rgid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
         f"FDSize:\t{task.fds.max_fds}\nGroups:\t{' '.join(map(str, c.groups))}\n"
-        f"Threads:\t{len(tg.tasks())}\nCapEff:\t{c.cap_effective:016x}\n"
+        f"Threads:\t{len(tg.tasks)}\nCapEff:\t{c.cap_effective:016x}\n"
     ).encode()
 
 
 def stat_line(tg) -> bytes:
     """/proc/<pid>/stat: 52 fields, those we do not track are 0."""
-    task = tg.leader
+    task = main_task(tg)
     fields = [0] * 49
     fields[0:4] = [tg.parent_pid(), tg.pgid(), tg.sid(), 0]
-    fields[14:17] = [20, 0, len(tg.tasks())]
+    fields[14:17] = [20, 0, len(tg.tasks)]
     return f"{tg.pid} ({task.comm[:15]}) R {' '.join(map(str, fields))}\n".encode()
 
 
