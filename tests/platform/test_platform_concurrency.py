@@ -164,17 +164,20 @@ def test_concurrent_contexts_again_after_release(platform, snippets, rng):
         def body(app, statuses=statuses):
             statuses[id(app)] = app.run()
 
+        threads = None
         try:
             threads = AppThreads(apps, body)
             for app in apps:
                 wait_spinning(app, threads)
-        finally:
             for app in apps:
                 app.set_u64(H["SPIN_STOP"], 1)
-        try:
             threads.join()
             for app in apps:
                 assert statuses[id(app)] == app.data_u64(H["SPIN_COUNTER"]), f"round {round_no}"
         finally:
+            for app in apps:
+                app.set_u64(H["SPIN_STOP"], 1)
+            for thread in threads.threads if threads else ():
+                thread.join(30)
             for app in apps:
                 app.close()
