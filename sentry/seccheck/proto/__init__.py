@@ -1,0 +1,1 @@
+"""Generated protobuf modules for the trace points (sources: the .proto files here; see build.py)."""
