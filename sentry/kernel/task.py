@@ -67,12 +67,16 @@ class Task:
         self.waker = threading.Event()
         self.doorbell: Any = None
         self.in_app = False
+        self.stopped = False
         # Thread bookkeeping.
         self.clear_child_tid = 0
         self.robust_list = (0, 0)
         self.vfork_parent: Task | None = None
         self.exit_queue = WaitQueue()
         self.exited = False
+        self.exit_code = 0  # wait status if this is the last thread and no group exit happened
+        self.vfork_done = False
+        self.fault_info = (0, 0, 0)  # (trapno, error code, cr2) of the last fault, for the signal frame
         self.thread = threading.Thread(target=self._run, name=f"task-{tid}", daemon=True)
 
     # ---- the contract handlers use ----------------------------------------
@@ -181,10 +185,10 @@ class Task:
                     self.handle_fault(event)
         except PlatformError:
             log.exception("task %d: platform failure", self.tid)
-            exit.group_exit(self.tg, sig.SIGKILL)
+            exit.group_exit(self.tg, exit.signal_status(sig.SIGKILL))
         except Exception:
             log.exception("task %d: Sentry bug", self.tid)
-            exit.group_exit(self.tg, sig.SIGKILL)
+            exit.group_exit(self.tg, exit.signal_status(sig.SIGKILL))
         finally:
             self.in_app = False
             exit.exit_task(self)
@@ -193,6 +197,7 @@ class Task:
         """Demand paging and COW first; anything else becomes a synchronous signal."""
         if event.signo == sig.SIGSEGV and self.mm.handle_fault(event.addr, event.access):
             return
+        self.fault_info = (max(event.vector, 0), event.error_code, event.addr)
         code = event.si_code
         if event.signo == sig.SIGSEGV and code not in (sig.SEGV_MAPERR, sig.SEGV_ACCERR):
             code = sig.SEGV_ACCERR if self.mm.find_vma(event.addr) else sig.SEGV_MAPERR

@@ -29,6 +29,11 @@ HANDLER_MODULES = (
     "sentry.syscalls.time",
     "sentry.syscalls.misc",
     "sentry.syscalls.futex",
+    "sentry.syscalls.creds",
+    # Files (sentry/vfs owner).
+    "sentry.syscalls.fs",
+    "sentry.syscalls.fd",
+    "sentry.syscalls.poll",
 )
 
 

@@ -1,0 +1,115 @@
+"""execve: replace the calling process's program (de-thread, new MM, reset signals, close-on-exec)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from kvmsandbox.platform import Regs
+from sentry.errors import Errno
+from sentry.kernel import signals as sig
+from sentry.loader import image
+from sentry.loader.image import Executable
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+
+MAX_SHEBANG_DEPTH = 4
+BINPRM_BUF = 256
+
+
+def _shebang(exe: Executable) -> tuple[bytes, bytes | None] | None:
+    if not exe.data.startswith(b"#!"):
+        return None
+    line = exe.data[2:BINPRM_BUF].split(b"\n", 1)[0].strip(b" \t")
+    if not line:
+        raise Errno(errno.ENOEXEC)
+    parts = line.split(None, 1)
+    return parts[0], (parts[1].strip(b" \t") if len(parts) > 1 else None)
+
+
+def execve(
+    task: Task, path: bytes, argv: list[bytes], envp: list[bytes], dirfd: int = -100, flags: int = 0
+) -> int:
+    kernel = task.kernel
+    exe = kernel.open_executable(task, path, dirfd, flags)
+    execfn = path
+    for _ in range(MAX_SHEBANG_DEPTH):
+        script = _shebang(exe)
+        if script is None:
+            break
+        interp, arg = script
+        argv = [interp, *([arg] if arg else []), path, *argv[1:]]
+        path = interp
+        exe = kernel.open_executable(task, interp)
+    else:
+        raise Errno(errno.ELOOP)
+
+    def open_interp(p: bytes) -> Executable:
+        return kernel.open_executable(task, p)
+
+    mm = kernel.new_mm()
+    limit = task.tg.rlimits[3][0]
+    mm.stack_limit = min(limit, 1 << 30)
+    try:
+        entry, sp = image.load(mm, exe, open_interp, argv, envp, execfn, task.creds, kernel.vvar)
+    except BaseException:
+        mm.release()
+        raise
+    _de_thread(task)
+    # Point of no return.
+    from sentry.kernel.exit import _mm_release
+
+    _mm_release(task)
+    old = task.mm
+    task.mm = mm
+    with kernel.lock:
+        old.users -= 1
+        last = old.users == 0
+    if last:
+        old.release()
+    fds = task.fds
+    with kernel.lock:
+        shared = kernel.fd_users.get(id(fds), 1) > 1
+    if shared:
+        new_fds = fds.fork()
+        with kernel.lock:
+            kernel.fd_users[id(fds)] -= 1
+            kernel.fd_users[id(new_fds)] = 1
+        task.fds = new_fds
+    task.fds.on_exec()
+    with kernel.lock:
+        tg = task.tg
+        if tg.handlers_shared():
+            tg.handlers = tg.handlers.copy()
+        tg.handlers.reset_for_exec()
+        task.altstack = (0, sig.SS_DISABLE, 0)
+        task.robust_list = (0, 0)
+        task.clear_child_tid = 0
+        tg.exe_path = exe.path
+        task.comm = os.path.basename(exe.path)[:15]
+    task.regs = Regs(rip=entry, rsp=sp)
+    return 0
+
+
+def _de_thread(task: Task) -> None:
+    """Kill the other threads and wait for them; the exec'ing thread becomes the leader."""
+    kernel = task.kernel
+    tg = task.tg
+    with kernel.lock:
+        others = [t for t in tg.threads if t is not task]
+        for t in others:
+            t.killed = True
+            t.wake()
+    for t in others:
+        try:
+            task.block_on(t.exit_queue, lambda t=t: True if t.exited else None, interruptible=False)
+        except Errno:
+            t.thread.join()
+    with kernel.lock:
+        if task.tid != tg.pid:
+            kernel.tasks.pop(task.tid, None)
+            task.tid = tg.pid
+            kernel.tasks[tg.pid] = task
+            tg.leader = task

@@ -1,0 +1,157 @@
+"""The kernel: the platform, pid space, task/process registries, and shared services."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any
+
+from kvmsandbox.platform import Platform, Regs
+from sentry.kernel.creds import Credentials
+from sentry.kernel.futex import Futexes
+from sentry.kernel.sending import SignalSender
+from sentry.kernel.signals import Handlers
+from sentry.kernel.task import Task
+from sentry.kernel.threadgroup import ProcessGroup, Session, ThreadGroup
+from sentry.kernel.timers import TimerWheel
+from sentry.kernel.waiter import WaitQueue
+from sentry.loader.image import Executable
+from sentry.mm.frames import Frames, SharedPages
+from sentry.mm.mm import MM
+from sentry.mm.vma import BytesBacking
+
+UTS_RELEASE = "4.4.0"
+UTS_VERSION = "#1 SMP Sun Jan 10 15:06:54 PST 2016"
+PID_MAX = 4194304
+EXE_CACHE_SIZE = 16
+
+
+class Kernel:
+    def __init__(self, platform: Platform, vfs: Any = None, hostname: str = "kvmsandbox") -> None:
+        self.platform = platform
+        self.vfs = vfs
+        self.frames = Frames(platform.memory_file)
+        self.lock = threading.RLock()
+        self.tasks: dict[int, Task] = {}
+        self.tgs: dict[int, ThreadGroup] = {}
+        self.pgroups: dict[int, ProcessGroup] = {}
+        self.fd_users: dict[int, int] = {}
+        self.init_tg: ThreadGroup | None = None
+        self.exited = WaitQueue()
+        self._next_pid = 1
+        self.signals = SignalSender(self)
+        self.futexes = Futexes()
+        self.timers = TimerWheel()
+        self.vvar = SharedPages(self.frames)
+        self.vvar.attach()
+        self.hostname = hostname
+        self.domainname = "(none)"
+        self.boot_monotonic = time.monotonic()
+        self.unimplemented: collections.Counter[int] = collections.Counter()
+        self._exe_cache: collections.OrderedDict[tuple, Executable] = collections.OrderedDict()
+
+    # ---- ids and lookups -------------------------------------------------
+
+    def alloc_pid(self) -> int:
+        with self.lock:
+            for _ in range(PID_MAX):
+                pid = self._next_pid
+                self._next_pid = pid + 1 if pid + 1 < PID_MAX else 300
+                if pid not in self.tasks and pid not in self.tgs and pid not in self.pgroups:
+                    return pid
+        raise RuntimeError("pid space exhausted")
+
+    def task_by_tid(self, tid: int) -> Task | None:
+        return self.tasks.get(tid)
+
+    def thread_group(self, pid: int) -> ThreadGroup | None:
+        return self.tgs.get(pid)
+
+    def thread_groups(self) -> list[ThreadGroup]:
+        with self.lock:
+            return sorted(self.tgs.values(), key=lambda tg: tg.pid)
+
+    def process_group(self, pgid: int) -> ProcessGroup | None:
+        return self.pgroups.get(pgid)
+
+    def new_mm(self) -> MM:
+        p = self.platform
+        return MM(self.frames, p.new_address_space(), p.min_user_address, p.max_user_address)
+
+    # ---- executables -----------------------------------------------------
+
+    def open_executable(self, task: Task, path: bytes, dirfd: int = -100, flags: int = 0) -> Executable:
+        """Resolve and read an executable through the VFS (cached by identity and mtime)."""
+        file, abs_path = self.vfs.open_executable(task, path, dirfd, flags)
+        try:
+            st = file.stat()
+            key = (st.dev, st.ino, st.size, st.mtime_ns, abs_path)
+            with self.lock:
+                cached = self._exe_cache.get(key)
+                if cached is not None:
+                    self._exe_cache.move_to_end(key)
+                    return cached
+            chunks = []
+            offset = 0
+            while offset < st.size:
+                chunk = file.pread(task, min(st.size - offset, 1 << 20), offset)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                offset += len(chunk)
+            data = b"".join(chunks)
+            exe = Executable(data, BytesBacking(data, abs_path, st.dev, st.ino), abs_path)
+            with self.lock:
+                self._exe_cache[key] = exe
+                while len(self._exe_cache) > EXE_CACHE_SIZE:
+                    self._exe_cache.popitem(last=False)
+            return exe
+        finally:
+            file.decref()
+
+    # ---- the first process ----------------------------------------------
+
+    def create_init(self, fds: Any, fs: Any, creds: Credentials) -> Task:
+        """An empty pid-1 task (no program yet: exec one with sentry.kernel.exec.execve)."""
+        with self.lock:
+            pid = self.alloc_pid()
+            tg = ThreadGroup(self, pid, None, Handlers())
+            session = Session(pid)
+            tg.set_pgrp(ProcessGroup(pid, session))
+            task = Task(self, tg, pid, self.new_mm(), fds, fs, creds, Regs())
+            tg.threads.append(task)
+            tg.leader = task
+            self.tasks[pid] = task
+            self.tgs[pid] = tg
+            self.fd_users[id(fds)] = 1
+            self.init_tg = tg
+            return task
+
+    def wait_init(self, timeout: float | None = None) -> int | None:
+        """Block until pid 1 is a zombie; its wait status (None on timeout)."""
+        init = self.init_tg
+        assert init is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        event = threading.Event()
+        self.exited.add(event)
+        try:
+            while not init.zombie:
+                event.clear()
+                if init.zombie:
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                event.wait(remaining if remaining is not None else 1.0)
+        finally:
+            self.exited.remove(event)
+        return init.exit_status
+
+    def all_exited(self, timeout: float) -> bool:
+        """Wait until every task's thread has finished (after init died)."""
+        deadline = time.monotonic() + timeout
+        for task in list(self.tasks.values()):
+            if task.thread.ident is not None:
+                task.thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.thread.is_alive() for t in self.tasks.values())

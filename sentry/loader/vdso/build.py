@@ -1,0 +1,23 @@
+"""Build the vDSO shared object from vdso.c (setup.py NATIVE_BUILDERS, or on first use)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent
+
+
+def build_vdso(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "vdso.so"
+    cmd = [
+        "gcc", "-O2", "-fPIC", "-shared", "-nostdlib", "-fno-stack-protector", "-fno-builtin",
+        "-fno-asynchronous-unwind-tables", "-mno-red-zone", "-fvisibility=default",
+        "-Wl,-T," + str(SRC / "vdso.lds"), "-Wl,--version-script=" + str(SRC / "vdso.map"),
+        "-Wl,--hash-style=both", "-Wl,-soname=linux-vdso.so.1", "-Wl,--build-id=none",
+        "-Wl,-z,max-page-size=4096", "-o", str(out), str(SRC / "vdso.c"),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return out

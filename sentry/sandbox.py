@@ -1,0 +1,108 @@
+"""Booting a sandbox: platform, gofer, VFS, kernel, and the init process running a command."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Sequence
+
+import gofer
+from kvmsandbox import platform as platforms
+from sentry.errors import Errno
+from sentry.kernel.creds import Credentials
+from sentry.kernel.exec import execve
+from sentry.kernel.kernel import Kernel
+from sentry.vfs.boot import initial_fs_context, make_vfs
+from sentry.vfs.fdtable import FDTable
+
+log = logging.getLogger(__name__)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell exit code: 128+signo when killed by a signal."""
+    if status & 0x7F:
+        return 128 + (status & 0x7F)
+    return status >> 8 & 0xFF
+
+
+class Sandbox:
+    """One sandbox: a Sentry kernel over a platform, with a gofer-served root."""
+
+    def __init__(
+        self,
+        platform: str | None = None,
+        root_dir: str = "/",
+        stdio: tuple[int, int, int] = (0, 1, 2),
+        hostname: str = "kvmsandbox",
+    ) -> None:
+        self.stdio = stdio
+        self.platform = platforms.create(platform)
+        try:
+            self.gofer_proc, self.gofer = gofer.start(root_dir)
+            self.vfs = make_vfs(root_dir, self.gofer, stdio_fds=stdio)
+            self.kernel = Kernel(self.platform, self.vfs, hostname)
+            self.vfs.procfs.kernel = self.kernel
+        except BaseException:
+            self.platform.close()
+            raise
+
+    def start(
+        self, argv: Sequence[str], env: Sequence[str] | None = None, creds: Credentials | None = None
+    ) -> None:
+        """Create pid 1 and exec argv[0] (searched in PATH when it has no '/'); Errno if the exec fails."""
+        env = list(env if env is not None else [f"PATH={DEFAULT_PATH}"])
+        fds = FDTable.from_host_stdio(self.vfs, self.stdio)
+        fs = initial_fs_context(self.vfs)
+        task = self.kernel.create_init(fds, fs, creds or Credentials())
+        args = [os.fsencode(a) for a in argv]
+        envb = [os.fsencode(e) for e in env]
+        last: Errno = Errno(errno.ENOENT)
+        for candidate in self._candidates(argv[0], env):
+            try:
+                execve(task, candidate, args, envb)
+                break
+            except Errno as e:
+                last = e
+                if e.code not in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
+                    raise
+        else:
+            raise last
+        task.start()
+
+    @staticmethod
+    def _candidates(cmd: str, env: Sequence[str]) -> list[bytes]:
+        if "/" in cmd:
+            return [os.fsencode(cmd)]
+        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+        return [os.fsencode(os.path.join(d or ".", cmd)) for d in path.split(":")]
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """pid 1's wait status once it exited (None on timeout)."""
+        return self.kernel.wait_init(timeout)
+
+    def close(self) -> None:
+        """Kill what is left, then release the platform and the gofer."""
+        from sentry.kernel.exit import group_exit, signal_status
+
+        for tg in list(self.kernel.tgs.values()):
+            group_exit(tg, signal_status(9))
+        if not self.kernel.all_exited(5.0):
+            log.warning("some tasks did not exit")
+        try:
+            self.gofer.shutdown()
+            self.gofer_proc.wait(timeout=5)
+        except Exception:
+            log.exception("stopping the gofer")
+        self.platform.close()
+
+    def run(self, argv: Sequence[str], env: Sequence[str] | None = None) -> int:
+        """Run a command to completion; its exit code (128+signo if killed, 127 if it cannot be executed)."""
+        try:
+            self.start(argv, env)
+        except Errno as e:
+            os.write(self.stdio[2], f"kvmsandbox: {argv[0]}: {os.strerror(e.code)}\n".encode())
+            return 126 if e.code in (errno.EACCES, errno.ENOEXEC) else 127
+        status = self.wait()
+        return exit_code(status or 0)

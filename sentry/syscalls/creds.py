@@ -1,0 +1,198 @@
+"""Credential syscalls: uids, gids, supplementary groups, capabilities."""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import TYPE_CHECKING
+
+from sentry.errors import Errno
+from sentry.kernel.creds import ALL_CAPS, CAP_SETGID, CAP_SETPCAP, CAP_SETUID
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+
+NO_ID = 0xFFFFFFFF
+NGROUPS_MAX = 65536
+CAP_V1, CAP_V2, CAP_V3 = 0x19980330, 0x20071026, 0x20080522
+
+
+def sys_getuid(task: Task) -> int:
+    return task.creds.ruid
+
+
+def sys_geteuid(task: Task) -> int:
+    return task.creds.euid
+
+
+def sys_getgid(task: Task) -> int:
+    return task.creds.rgid
+
+
+def sys_getegid(task: Task) -> int:
+    return task.creds.egid
+
+
+def sys_getresuid(task: Task, r: int, e: int, s: int) -> int:
+    c = task.creds
+    for addr, value in ((r, c.ruid), (e, c.euid), (s, c.suid)):
+        task.mm.write_u32(addr, value)
+    return 0
+
+
+def sys_getresgid(task: Task, r: int, e: int, s: int) -> int:
+    c = task.creds
+    for addr, value in ((r, c.rgid), (e, c.egid), (s, c.sgid)):
+        task.mm.write_u32(addr, value)
+    return 0
+
+
+def _setres(task: Task, kind: str, r: int, e: int, s: int, cap: int) -> int:
+    c = task.creds
+    cur = (getattr(c, "r" + kind), getattr(c, "e" + kind), getattr(c, "s" + kind))
+    new = []
+    for value, old in zip((r & NO_ID, e & NO_ID, s & NO_ID), cur, strict=True):
+        if value == NO_ID:
+            new.append(old)
+            continue
+        if not c.has_cap(cap) and value not in cur:
+            raise Errno(errno.EPERM)
+        new.append(value)
+    changes = {"r" + kind: new[0], "e" + kind: new[1], "s" + kind: new[2], "fs" + kind: new[1]}
+    creds = c.replace(**changes)
+    if kind == "uid" and c.euid == 0 and new[1] != 0:
+        creds = creds.replace(cap_effective=0)
+        if 0 not in new:
+            creds = creds.replace(cap_permitted=0)
+    elif kind == "uid" and new[1] == 0 and c.euid != 0:
+        creds = creds.replace(cap_effective=creds.cap_permitted)
+    task.creds = creds
+    return 0
+
+
+def sys_setresuid(task: Task, r: int, e: int, s: int) -> int:
+    return _setres(task, "uid", r, e, s, CAP_SETUID)
+
+
+def sys_setresgid(task: Task, r: int, e: int, s: int) -> int:
+    return _setres(task, "gid", r, e, s, CAP_SETGID)
+
+
+def sys_setuid(task: Task, uid: int) -> int:
+    uid &= NO_ID
+    if uid == NO_ID:
+        raise Errno(errno.EINVAL)
+    if task.creds.has_cap(CAP_SETUID):
+        return _setres(task, "uid", uid, uid, uid, CAP_SETUID)
+    return _setres(task, "uid", NO_ID, uid, NO_ID, CAP_SETUID)
+
+
+def sys_setgid(task: Task, gid: int) -> int:
+    gid &= NO_ID
+    if gid == NO_ID:
+        raise Errno(errno.EINVAL)
+    if task.creds.has_cap(CAP_SETGID):
+        return _setres(task, "gid", gid, gid, gid, CAP_SETGID)
+    return _setres(task, "gid", NO_ID, gid, NO_ID, CAP_SETGID)
+
+
+def sys_setreuid(task: Task, r: int, e: int) -> int:
+    return _setres(task, "uid", r, e, NO_ID, CAP_SETUID)
+
+
+def sys_setregid(task: Task, r: int, e: int) -> int:
+    return _setres(task, "gid", r, e, NO_ID, CAP_SETGID)
+
+
+def sys_setfsuid(task: Task, uid: int) -> int:
+    c = task.creds
+    old = c.fsuid
+    uid &= NO_ID
+    if uid != NO_ID and (c.has_cap(CAP_SETUID) or uid in (c.ruid, c.euid, c.suid, c.fsuid)):
+        task.creds = c.replace(fsuid=uid)
+    return old
+
+
+def sys_setfsgid(task: Task, gid: int) -> int:
+    c = task.creds
+    old = c.fsgid
+    gid &= NO_ID
+    if gid != NO_ID and (c.has_cap(CAP_SETGID) or gid in (c.rgid, c.egid, c.sgid, c.fsgid)):
+        task.creds = c.replace(fsgid=gid)
+    return old
+
+
+def sys_getgroups(task: Task, size: int, addr: int) -> int:
+    groups = task.creds.groups
+    size = size & 0xFFFFFFFF
+    if size >= 1 << 31:
+        raise Errno(errno.EINVAL)
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        raise Errno(errno.EINVAL)
+    task.mm.copy_out(addr, struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
+
+
+def sys_setgroups(task: Task, size: int, addr: int) -> int:
+    size &= 0xFFFFFFFF
+    if size > NGROUPS_MAX:
+        raise Errno(errno.EINVAL)
+    if not task.creds.has_cap(CAP_SETGID):
+        raise Errno(errno.EPERM)
+    groups = struct.unpack(f"<{size}I", task.mm.copy_in(addr, 4 * size)) if size else ()
+    task.creds = task.creds.replace(groups=tuple(sorted(set(groups))))
+    return 0
+
+
+def _cap_header(task: Task, hdr: int) -> tuple[int, int]:
+    version, pid = struct.unpack("<Ii", task.mm.copy_in(hdr, 8))
+    if version not in (CAP_V1, CAP_V2, CAP_V3):
+        task.mm.write_u32(hdr, CAP_V3)
+        raise Errno(errno.EINVAL)
+    return version, pid
+
+
+def sys_capget(task: Task, hdr: int, data: int) -> int:
+    version, pid = _cap_header(task, hdr)
+    target = task if pid == 0 else task.kernel.task_by_tid(pid)
+    if target is None or pid < 0:
+        raise Errno(errno.ESRCH)
+    if not data:
+        return 0
+    c = target.creds
+    words = 1 if version == CAP_V1 else 2
+    out = b""
+    for i in range(words):
+        out += struct.pack(
+            "<III",
+            c.cap_effective >> 32 * i & NO_ID,
+            c.cap_permitted >> 32 * i & NO_ID,
+            c.cap_inheritable >> 32 * i & NO_ID,
+        )
+    task.mm.copy_out(data, out)
+    return 0
+
+
+def sys_capset(task: Task, hdr: int, data: int) -> int:
+    version, pid = _cap_header(task, hdr)
+    if pid not in (0, task.tid):
+        raise Errno(errno.EPERM)
+    words = 1 if version == CAP_V1 else 2
+    raw = task.mm.copy_in(data, 12 * words)
+    eff = perm = inh = 0
+    for i in range(words):
+        e, p, h = struct.unpack_from("<III", raw, 12 * i)
+        eff |= e << 32 * i
+        perm |= p << 32 * i
+        inh |= h << 32 * i
+    c = task.creds
+    if perm & ~c.cap_permitted or eff & ~perm:
+        raise Errno(errno.EPERM)
+    if inh & ~(c.cap_inheritable | c.cap_permitted) and not c.has_cap(CAP_SETPCAP):
+        raise Errno(errno.EPERM)
+    task.creds = c.replace(
+        cap_effective=eff & ALL_CAPS, cap_permitted=perm & ALL_CAPS, cap_inheritable=inh & ALL_CAPS
+    )
+    return 0
