@@ -80,7 +80,7 @@ class KVMPlatform(Platform):
         self.pool.release(self.pool.acquire(None))
 
     def new_address_space(self) -> KVMAddressSpace:
-        return KVMAddressSpace(self.machine, MEMORY_GPA, self.min_user_address, self.max_user_address)
+        return KVMAddressSpace(self.pool, MEMORY_GPA, self.min_user_address, self.max_user_address)
 
     def new_context(self) -> KVMContext:
         return KVMContext(self.pool)

@@ -15,15 +15,20 @@ from kvmsandbox.memory.pagetables import PTE_ADDR_MASK, PTE_PRESENT, PageTables,
 from kvmsandbox.platform import PAGE_SIZE, Access, AddressSpace
 
 if TYPE_CHECKING:
-    from kvmsandbox.vcpu.machine import Machine
+    from kvmsandbox.vcpu.pool import VCPUPool
     from kvmsandbox.vcpu.vcpu import VirtualCPU
 
 SHOOTDOWN_WAIT_S = 5.0
 
 
+def _unmapped(_old: int) -> int:
+    return 0
+
+
 class KVMAddressSpace(AddressSpace):
-    def __init__(self, machine: Machine, memory_gpa: int, min_address: int, max_address: int) -> None:
-        self.machine = machine
+    def __init__(self, pool: VCPUPool, memory_gpa: int, min_address: int, max_address: int) -> None:
+        self.pool = pool
+        machine = self.machine = pool.machine
         self.memory_gpa = memory_gpa
         self.min_address = min_address
         self.max_address = max_address
@@ -47,19 +52,14 @@ class KVMAddressSpace(AddressSpace):
         self._check_range(addr, length)
         if file_offset % PAGE_SIZE or file_offset < 0 or file_offset + length > self.machine.memory_file.size:
             raise ValueError(f"file range {file_offset:#x}+{length:#x} outside the memory file")
-        flags = leaf_flags(perms)
-        gpa = self.memory_gpa + file_offset
         with self.lock:
-            for i in range(0, length, PAGE_SIZE):
-                self.tables.map_page(addr + i, gpa + i, flags)
+            self.tables.map_range(addr, length, self.memory_gpa + file_offset, leaf_flags(perms))
             self._shootdown_locked()
 
     def unmap(self, addr: int, length: int) -> None:
         self._check_range(addr, length)
         with self.lock:
-            for _, entry in self.tables.pages_in(addr, length):
-                if self.tables.logical(entry):
-                    self.tables.set_entry(entry, 0)
+            self.tables.update_range(addr, length, _unmapped)
             self._shootdown_locked()
 
     def protect(self, addr: int, length: int, perms: Access) -> None:
@@ -67,10 +67,7 @@ class KVMAddressSpace(AddressSpace):
         self._check_range(addr, length)
         flags = leaf_flags(perms)
         with self.lock:
-            for _, entry in self.tables.pages_in(addr, length):
-                old = self.tables.logical(entry)
-                if old:
-                    self.tables.set_entry(entry, (old & PTE_ADDR_MASK) | flags)
+            self.tables.update_range(addr, length, lambda old: (old & PTE_ADDR_MASK) | flags)
             self._shootdown_locked()
 
     def translate(self, addr: int) -> int | None:
@@ -117,7 +114,8 @@ class KVMAddressSpace(AddressSpace):
                 raise RuntimeError("address space released while a context runs in it")
             self.released = True
         kmem = self.machine.kmem
-        self.machine.forget_root(self.tables.root_gpa)
+        # A vCPU may still sit on these tables (its CR3 is only changed by its next entry).
+        self.pool.evacuate(self.tables.root_gpa)
         kmem.retire(self.tables.pages)
         for page in self.private.values():
             kmem.file.free(page)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from array import array
 from collections.abc import Callable, Iterator
 
 from kvmsandbox.memory.memfile import MemoryFile
@@ -170,23 +171,36 @@ class PageTables:
     def map_page(self, va: int, gpa: int, flags: int) -> None:
         self.set_entry(self.leaf_entry(va, create=True), gpa | flags if flags else 0)
 
-    def pages_in(self, va: int, length: int) -> Iterator[tuple[int, int]]:
-        """(va, leaf entry) for each mapped-table page in [va, va+length); skips missing tables."""
+    def leaf_runs(self, va: int, length: int, create: bool) -> Iterator[tuple[int, int, int]]:
+        """(va, first leaf entry, count) per level-1 table the range touches; missing tables skipped."""
         end = va + length
         while va < end:
-            entry = self.leaf_entry(va, create=False)
-            if entry is None:
-                va = (va | 0x1F_FFFF) + 1  # no level-1 table: skip its whole 2 MiB
-                continue
-            yield va, entry
-            va += PAGE_SIZE
+            table_end = min(end, (va | 0x1F_FFFF) + 1)
+            entry = self.leaf_entry(va, create)
+            if entry is not None:
+                yield va, entry, (table_end - va) // PAGE_SIZE
+            va = table_end
+
+    def map_range(self, va: int, length: int, gpa: int, flags: int) -> None:
+        """Point [va, va+length) at consecutive frames from `gpa` (flags 0: remembered, not present)."""
+        qwords = self.kmem.qwords
+        for run_va, entry, count in self.leaf_runs(va, length, create=True):
+            first = (gpa + run_va - va) | flags if flags else gpa + run_va - va
+            values = range(first, first + count * PAGE_SIZE, PAGE_SIZE)
+            index = entry >> 3
+            if not self.pending and not any(v & PTE_PRESENT for v in qwords[index : index + count]):
+                qwords[index : index + count] = array("Q", values)  # all new: one host write
+            else:
+                for i, value in enumerate(values):
+                    self.set_entry(entry + i * 8, value)
 
     def update_range(self, va: int, length: int, change: Callable[[int], int]) -> None:
-        """Apply `change(old_value) -> new_value` to every present leaf in the range."""
-        for _, entry in self.pages_in(va, length):
-            old = self.logical(entry)
-            if old & PTE_PRESENT:
-                self.set_entry(entry, change(old))
+        """Apply `change(old_value) -> new_value` to every leaf in the range that holds a frame."""
+        for _, entry, count in self.leaf_runs(va, length, create=False):
+            for e in range(entry, entry + count * 8, 8):
+                old = self.logical(e)
+                if old:
+                    self.set_entry(e, change(old))
 
     def translate(self, va: int) -> int | None:
         """The logical leaf value for `va`, or None."""

@@ -45,4 +45,5 @@
 
 #define PORT_SYSCALL        0x30
 #define PORT_APPLIED        0x31
+#define PORT_PARKED         0x32
 #define PORT_EXC_BASE       0x40            /* 0x40 + vector */

@@ -43,6 +43,7 @@ class Ring0Image:
         points = {
             LAYOUT["PORT_SYSCALL"]: self.symbols["syscall_exit"],
             LAYOUT["PORT_APPLIED"]: self.symbols["apply_exit"],
+            LAYOUT["PORT_PARKED"]: self.symbols["park_exit"],
         }
         for vector in range(NUM_VECTORS):
             points[LAYOUT["PORT_EXC_BASE"] + vector] = self.symbols[f"exc{vector}_exit"]

@@ -131,6 +131,18 @@ enter_kernel_ret:
         ud2
 
 /*
+ * Park an idle vCPU on its own kernel tables before the page tables it was
+ * last running on are freed (its next entry will load whatever it needs).
+ */
+        .globl park_entry, park_exit
+park_entry:
+        mov     rax, [rip + ring0_text_start + CPU_PAGE + CPU_K_CR3]
+        mov     cr3, rax
+        out     PORT_PARKED, al
+park_exit:
+        ud2
+
+/*
  * Exception vectors 0-31: every gate runs on IST1 (the private page's stack),
  * so the frame is pushed to a known place even if the fault came from here.
  * excN_exit is the address the host expects after vector N's OUT.

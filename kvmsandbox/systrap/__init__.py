@@ -11,8 +11,9 @@ from __future__ import annotations
 from kvmsandbox import platform
 
 DESCRIPTION = (
-    "seccomp RET_TRAP stubs, one host process per address space; syscalls and faults "
-    "reach the Sentry through shared memory and futexes (no ptrace, no /dev/kvm needed)"
+    "stub processes, one per address space, trapping every app syscall (syscall user dispatch, "
+    "then seccomp RET_TRAP); syscalls and faults reach the Sentry through shared memory and "
+    "futexes (no ptrace, no /dev/kvm needed)"
 )
 
 

@@ -21,6 +21,7 @@ ffibuilder.cdef(
     uint64_t systrap_xcr0(void);
     uint32_t systrap_mxcsr_mask(void);
     unsigned long systrap_hwcap2(void);
+    int systrap_sud_errno(void);
     """
 )
 
@@ -33,6 +34,7 @@ ffibuilder.set_source(
     #include <stdint.h>
     #include <string.h>
     #include <sys/auxv.h>
+    #include <sys/prctl.h>
     #include <sys/syscall.h>
     #include <time.h>
     #include <unistd.h>
@@ -122,6 +124,13 @@ ffibuilder.set_source(
     unsigned long systrap_hwcap2(void)
     {
         return getauxval(AT_HWCAP2);
+    }
+
+    /* 0 if this kernel has syscall user dispatch (Linux >= 5.11), else the
+       errno of turning it off on the calling thread, which is a no-op. */
+    int systrap_sud_errno(void)
+    {
+        return prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 0 /* OFF */, 0, 0, 0) == 0 ? 0 : errno;
     }
     """,
 )

@@ -164,7 +164,7 @@ class SystrapPlatform(Platform):
 
 
 def flavour() -> str:
-    return "seccomp-trap" + ("+fsgsbase" if fsgsbase_usable() else "")
+    return "sud+seccomp-trap" + ("+fsgsbase" if fsgsbase_usable() else "")
 
 
 def seccomp_trap_available() -> str:
@@ -183,4 +183,7 @@ def usable_reason() -> str:
     """'' if systrap can run here, else the first reason it cannot."""
     if not os.access(STUB_PATH, os.X_OK):
         return f"stub not built ({STUB_PATH}); run pip install -e ."
+    err = lib.systrap_sud_errno()
+    if err:
+        return f"no syscall user dispatch (Linux >= 5.11 needed): {os.strerror(err)}"
     return seccomp_trap_available()

@@ -261,6 +261,7 @@ class KVMContext(Context):
         sr.rflags = SUPERVISOR_RFLAGS
         self._mark_dirty(vcpu)
         vcpu.cr3 = None  # unknown until the slow path is seen to have finished
+        vcpu.maybe_roots.add(asp.tables.root_gpa)
         return dict(items), scrub, more
 
     @staticmethod
@@ -294,6 +295,7 @@ class KVMContext(Context):
             asp.tables.applied(ops)
         self.machine.kmem.reclaim(scrub)
         vcpu.cr3 = asp.tables.root_gpa
+        vcpu.maybe_roots = {vcpu.cr3}
 
     def _exit(self, vcpu, asp, regs, private, sent, result) -> Event | None:
         reason = vcpu.kvm.run_struct.exit_reason
@@ -379,8 +381,11 @@ class KVMContext(Context):
                 self._slow_done(vcpu, asp, sent)
                 return self._exception(vcpu, sr, regs, private, self.vector_entries[offset])
             else:
-                # Still in sysret_point or the slow path: regs are exactly what we entered with.
+                # Still in sysret_point or the slow path: regs are exactly what we entered with,
+                # and its queue (scrubs included) goes out again.
                 vcpu.cr3 = None
+                if sent is not None:
+                    self.machine.kmem.retire(sent[1])
         else:
             vcpu.user_mode = True
             self._slow_done(vcpu, asp, sent)

@@ -75,12 +75,6 @@ class Machine:
             tables.map_page(base + LAYOUT[name], self.kmem.gpa(cpu_pages[name]), RO)
         tables.map_page(base + LAYOUT["PRIV_PAGE"], self.kmem.gpa(private), RW)
 
-    def forget_root(self, root_gpa: int) -> None:
-        """A page-table root is being freed: no vCPU may take the fast path into it again."""
-        for vcpu in self.vcpus:
-            if vcpu.cr3 == root_gpa:
-                vcpu.cr3 = None
-
     def close(self) -> None:
         for vcpu in self.vcpus:
             vcpu.close()

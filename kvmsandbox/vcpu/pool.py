@@ -66,6 +66,24 @@ class VCPUPool:
             if self._waiting:
                 self._cond.notify()
 
+    def evacuate(self, root_gpa: int) -> None:
+        """Park every vCPU that may still be on page-table root `root_gpa`, so its tables can be freed."""
+        for vcpu in list(self.machine.vcpus):
+            if root_gpa in vcpu.maybe_roots:
+                with self._cond:
+                    self._waiting += 1
+                    try:
+                        self._cond.wait_for(lambda v=vcpu: v in self._free or v.broken)
+                    finally:
+                        self._waiting -= 1
+                    if vcpu.broken:
+                        continue
+                    self._free.remove(vcpu)
+                try:
+                    vcpu.park()
+                finally:
+                    self.release(vcpu)
+
     def _retire(self, vcpu: VirtualCPU) -> None:
         """Drop a broken vCPU (KVM ids are never reused: the next one gets a fresh index)."""
         self.machine.vcpus.remove(vcpu)

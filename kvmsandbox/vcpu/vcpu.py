@@ -19,12 +19,15 @@ from kvmsandbox.kvm import (
     MSR_STAR,
     MSR_SYSCALL_MASK,
 )
+from kvmsandbox.kvm._kvm import lib
 from kvmsandbox.memory.pagetables import PageTables
 from kvmsandbox.platform import PAGE_SIZE
 from kvmsandbox.ring0.layout import LAYOUT, PTMAP_BASE, window_base
 from kvmsandbox.ring0.loader import NUM_VECTORS
 from kvmsandbox.vcpu.machine import RW, Machine
 
+PARK_ATTEMPTS = 8
+PORT_PARKED = LAYOUT["PORT_PARKED"]
 CR0 = 0x80050033  # PG | AM | WP | NE | ET | MP | PE
 CR4 = 0x20  # PAE
 EFER = 0xD01  # NXE | LMA | LME | SCE
@@ -83,6 +86,9 @@ class VirtualCPU:
         self.user_mode = False  # stopped by a kick while in user mode (virtual CPL 3)
         self.entering_kernel = False  # sent through enter_kernel to get back to ring0
         self.broken = False  # hit a state it cannot resume from; the pool replaces it
+        # Page-table roots the hardware CR3 may hold right now (one, except while a slow
+        # entry that was cut short may or may not have switched). Tables in here must not be freed.
+        self.maybe_roots = {self.kernel_tables.root_gpa}
 
     def address(self, name: str) -> int:
         """Guest VA of a ring0 symbol in this vCPU's window."""
@@ -173,14 +179,40 @@ class VirtualCPU:
     def set_bases(self, fs_base: int, gs_base: int) -> None:
         """Load the user FS/GS bases if they changed since the last entry.
 
-        The hypervisor swaps GS like SWAPGS on every user/supervisor switch:
-        while the vCPU is in ring0 the user's GS base is MSR_KERNEL_GS_BASE.
+        The hypervisor exchanges MSR_GS_BASE and MSR_KERNEL_GS_BASE on some
+        user/supervisor transitions (as SWAPGS would), and which of the two
+        the app sees next is not visible from here. Ring0 never uses GS, so
+        both hold the app's value and the exchange cannot matter.
         """
         if fs_base != self.fs_base or gs_base != self.gs_base:
-            gs_msr = MSR_GS_BASE if self.user_mode else MSR_KERNEL_GS_BASE
-            if self.kvm.set_msrs([(MSR_FS_BASE, fs_base), (gs_msr, gs_base)]) != 2:
+            msrs = [(MSR_FS_BASE, fs_base), (MSR_GS_BASE, gs_base), (MSR_KERNEL_GS_BASE, gs_base)]
+            if self.kvm.set_msrs(msrs) != len(msrs):
                 raise OSError("KVM_SET_MSRS refused FS/GS base")
             self.fs_base, self.gs_base = fs_base, gs_base
+
+    def park(self) -> None:
+        """Move this idle vCPU onto its kernel tables, in ring0 (before the tables it is on are freed)."""
+        image = self.machine.image
+        exits = image.exit_points()
+        for _ in range(PARK_ATTEMPTS):
+            run = self.kvm.run_struct
+            regs = self.kvm.sync_regs
+            regs.rip = self.window + image.symbols["enter_kernel" if self.user_mode else "park_entry"]
+            regs.rflags = 0x202 if self.user_mode else 0x2
+            run.kvm_valid_regs = run.kvm_dirty_regs = lib.KVM_SYNC_X86_REGS
+            result = self.kvm.run()
+            if result < 0 or run.exit_reason != lib.KVM_EXIT_IO:
+                continue  # a stray kick: state unchanged, try again
+            port = self.kvm.io.port
+            if regs.rip != self.window + exits.get(port, -1):
+                break
+            self.user_mode = False
+            if port == PORT_PARKED:
+                self.cr3 = self.kernel_tables.root_gpa
+                self.maybe_roots = {self.cr3}
+                return
+        self.broken = True
+        raise OSError(f"vCPU {self.index} could not be parked")
 
     def close(self) -> None:
         self.kvm.close()
