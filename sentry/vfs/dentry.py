@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 
+from sentry.errors import Errno
 from sentry.vfs.inode import Inode
 
 
 class Dentry:
-    """A name bound to an inode. Anonymous dentries (pipes, host stdio) have no parent."""
+    """A name bound to an inode. Anonymous dentries (pipes, host stdio) have no parent.
+
+    Children are cached when the filesystem allows it, misses too (a None entry),
+    so a $PATH search does not ask the gofer again for every command; every change
+    to a directory goes through the VFS, which forgets the names it touched.
+    """
 
     __slots__ = ("name", "parent", "inode", "_children", "_lock", "__weakref__")
 
@@ -16,19 +23,33 @@ class Dentry:
         self.name = name
         self.inode = inode
         self.parent = parent
-        self._children: dict[bytes, Dentry] = {}
+        self._children: dict[bytes, Dentry | None] = {}
         self._lock = threading.Lock()
 
     def lookup(self, name: bytes) -> Dentry:
         """The child dentry for name; raises the inode's errno (ENOENT, ENOTDIR)."""
         with self._lock:
+            cached = name in self._children
             child = self._children.get(name)
         if child is not None:
             return child
-        child = Dentry(name, self.inode.lookup(name), self)
-        if self.inode.fs.cache_dentries:
+        if cached:
+            raise Errno(errno.ENOENT)
+        cache = self.inode.fs.cache_dentries
+        try:
+            child = Dentry(name, self.inode.lookup(name), self)
+        except Errno as e:
+            if e.code == errno.ENOENT and cache:
+                with self._lock:
+                    self._children.setdefault(name, None)
+            raise
+        if cache:
             with self._lock:
-                child = self._children.setdefault(name, child)
+                existing = self._children.get(name)
+                if existing is None:
+                    self._children[name] = child
+                else:
+                    child = existing
         return child
 
     def pin(self, name: bytes, inode: Inode) -> Dentry:
