@@ -8,7 +8,7 @@ import sys
 
 import capstone
 import pytest
-from conftest import DATA_VA
+from systrap_harness import DATA_VA
 
 from kvmsandbox.platform import Access, Fault, PlatformError, Syscall
 from kvmsandbox.systrap import layout, seccomp

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CODE_VA, DATA_VA, STACK_TOP
+from systrap_harness import CODE_VA, DATA_VA, STACK_TOP
 
 from kvmsandbox.platform import PAGE_SIZE, PlatformError
 from kvmsandbox.systrap import layout
