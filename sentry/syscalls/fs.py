@@ -10,6 +10,7 @@ import errno
 import os
 import stat
 import struct
+import time
 
 from sentry.errors import Errno
 from sentry.syscalls.args import s32, s64, u32
@@ -317,3 +318,48 @@ def sys_ftruncate(task, fd, length) -> int:
     if not file.writable:
         raise Errno(errno.EINVAL)
     return _truncate(file.loc, s64(length))
+
+
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+
+def _utime(task, addr: int) -> tuple[int | None, int | None]:
+    """The (atime, mtime) a times argument asks for; None where UTIME_OMIT."""
+    if not addr:
+        now = time.time_ns()
+        return now, now
+    out = []
+    for sec, nsec in struct.iter_unpack("<qq", task.mm.copy_in(addr, 32)):
+        if nsec == UTIME_OMIT:
+            out.append(None)
+        elif nsec == UTIME_NOW:
+            out.append(time.time_ns())
+        elif 0 <= nsec < 1_000_000_000 and sec >= 0:
+            out.append(sec * 1_000_000_000 + nsec)
+        else:
+            raise Errno(errno.EINVAL)
+    return out[0], out[1]
+
+
+def sys_utimensat(task, dirfd, pathname, times, flags) -> int:
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise Errno(errno.EINVAL)
+    atime, mtime = _utime(task, times)
+    if pathname:
+        loc = resolve_at(
+            task, dirfd, read_path(task, pathname), flags, follow=not flags & AT_SYMLINK_NOFOLLOW
+        )
+    else:
+        loc = get_file(task, dirfd).loc  # futimens()
+    st = loc.inode.stat()
+    if task.creds.fsuid != st.uid and not task.creds.has_cap(CAP_FOWNER):
+        if times:
+            raise Errno(errno.EPERM)
+        check_access(task, st, W_OK)
+    if loc.mount.readonly:
+        raise Errno(errno.EROFS)
+    if atime is not None or mtime is not None:
+        loc.inode.set_times(atime, mtime)
+    return 0

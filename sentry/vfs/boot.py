@@ -31,6 +31,7 @@ def make_vfs(root_dir: str, gofer_client: GoferClient, stdio_fds: tuple[int, ...
     vfs = VFS(gofer_fs, gofer_fs.root_inode(), source=root_dir)
     vfs.root.mount.readonly = True
 
+    stdio_fds = tuple(fd for fd in stdio_fds if _is_open(fd))
     for fd in stdio_fds:
         inode = HostInode(fd)
         vfs.host_stdio[fd] = HOSTFS.location(inode, b"host:[%d]" % inode.ino)
@@ -48,6 +49,14 @@ def make_vfs(root_dir: str, gofer_client: GoferClient, stdio_fds: tuple[int, ...
     tmp = TmpFilesystem()
     vfs.mount_path(b"/tmp", tmp, tmp.new_root(), source="tmpfs")
     return vfs
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def initial_fs_context(vfs: VFS) -> FSContext:

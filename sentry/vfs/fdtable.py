@@ -26,10 +26,12 @@ class FDTable:
 
     @classmethod
     def from_host_stdio(cls, vfs: VFS, host_fds: tuple[int, ...] = (0, 1, 2)) -> FDTable:
-        """The first process's table: app fd i is the i-th host stdio fd given to make_vfs."""
+        """The first process's table: app fd i wraps host_fds[i] (left closed if the Sentry lacks it)."""
         table = cls()
         for fd, host_fd in enumerate(host_fds):
-            loc = vfs.host_stdio[host_fd]
+            loc = vfs.host_stdio.get(host_fd)
+            if loc is None:
+                continue
             flags = fcntl.fcntl(host_fd, fcntl.F_GETFL) & os.O_ACCMODE
             table.install_at(fd, loc.inode.open(None, loc, flags))
         return table

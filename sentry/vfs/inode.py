@@ -102,3 +102,7 @@ class Inode:
 
     def chmod(self, mode: int) -> None:
         raise Errno(errno.EROFS)
+
+    def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:
+        """utimensat: None leaves that time alone."""
+        raise Errno(errno.EROFS)

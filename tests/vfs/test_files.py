@@ -227,3 +227,16 @@ def test_exec_open(sandbox):
             assert e.code == code
         else:
             raise AssertionError(bad)
+
+
+def test_utimensat(sandbox):
+    task = sandbox
+    fd = open_(task, b"/tmp/u", os.O_CREAT | os.O_WRONLY)
+    times = task.put(0x3000, struct.pack("<qqqq", 100, 5, 0, (1 << 30) - 2))
+    assert task.call(fscalls.sys_utimensat, AT_FDCWD, task.path(b"/tmp/u"), times, 0) == 0
+    assert task.call(fscalls.sys_fstat, fd, BUF) == 0
+    assert struct.unpack_from("<qq", task.get(BUF + 72, 16)) == (100, 5)
+    assert task.call(fscalls.sys_utimensat, fd, 0, 0, 0) == 0
+    assert task.call(fscalls.sys_utimensat, AT_FDCWD, task.path(b"/etc/passwd"), 0, 0) == -errno.EROFS
+    bad = task.put(0x3000, struct.pack("<qqqq", 0, 2_000_000_000, 0, 0))
+    assert task.call(fscalls.sys_utimensat, AT_FDCWD, task.path(b"/tmp/u"), bad, 0) == -errno.EINVAL

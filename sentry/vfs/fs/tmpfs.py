@@ -72,6 +72,13 @@ class TmpInode(Inode):
         self._mode = stat.S_IFMT(self._mode) | (mode & 0o7777)
         self.ctime_ns = now_ns()
 
+    def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:
+        if atime_ns is not None:
+            self.atime_ns = atime_ns
+        if mtime_ns is not None:
+            self.mtime_ns = mtime_ns
+        self.ctime_ns = now_ns()
+
     def touch(self) -> None:
         self.mtime_ns = self.ctime_ns = now_ns()
 
