@@ -34,7 +34,6 @@ from kvmsandbox.platform import (
     PlatformError,
     Regs,
     Syscall,
-    is_canonical,
     sanitize_rflags,
 )
 from kvmsandbox.ring0.layout import LAYOUT, MAX_USER_ADDRESS
@@ -180,8 +179,8 @@ class KVMContext(Context):
 
     def _run(self, vcpu: VirtualCPU, asp: KVMAddressSpace, regs: Regs) -> Event:
         while True:
-            if not is_canonical(regs.rip) or regs.rip >= MAX_USER_ADDRESS:
-                # SYSRETQ cannot go there; the app jumped out of user space.
+            if regs.rip >= MAX_USER_ADDRESS:
+                # SYSRETQ cannot go there (non-canonical addresses are all above it either).
                 return Fault(regs.rip, Access.EXEC, signal.SIGSEGV, exceptions.SEGV_MAPERR, -1, 0)
             private = asp.ensure_window(vcpu)
             with asp.lock:
@@ -280,9 +279,8 @@ class KVMContext(Context):
 
     @staticmethod
     def _mark_dirty(vcpu: VirtualCPU) -> None:
-        run = vcpu.kvm.run_struct
-        run.kvm_valid_regs = lib.KVM_SYNC_X86_REGS
-        run.kvm_dirty_regs = lib.KVM_SYNC_X86_REGS
+        """KVM loads the sync regs on entry (kvm_valid_regs, set once at creation, brings them back)."""
+        vcpu.kvm.run_struct.kvm_dirty_regs = lib.KVM_SYNC_X86_REGS
 
     # -- exits --------------------------------------------------------------------------------
 

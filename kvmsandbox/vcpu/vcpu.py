@@ -69,6 +69,7 @@ class VirtualCPU:
         self._write_gdt_tss()
         self.kvm = machine.vm.create_vcpu(index)
         self.kvm.set_cpuid2(machine.cpuid)
+        self.kvm.run_struct.kvm_valid_regs = lib.KVM_SYNC_X86_REGS
         self._set_sregs()
         self._set_msrs()
         if machine.default_fpu is None:
@@ -199,7 +200,7 @@ class VirtualCPU:
             regs = self.kvm.sync_regs
             regs.rip = self.window + image.symbols["enter_kernel" if self.user_mode else "park_entry"]
             regs.rflags = 0x202 if self.user_mode else 0x2
-            run.kvm_valid_regs = run.kvm_dirty_regs = lib.KVM_SYNC_X86_REGS
+            run.kvm_dirty_regs = lib.KVM_SYNC_X86_REGS
             result = self.kvm.run()
             if result < 0 or run.exit_reason != lib.KVM_EXIT_IO:
                 continue  # a stray kick: state unchanged, try again
