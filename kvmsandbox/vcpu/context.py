@@ -350,7 +350,7 @@ class KVMContext(Context):
             # A trap (TF set by the app) inside utramp: report it at the app's own next instruction.
             self._load_utramp(private, regs)
         if vector == exceptions.PAGE_FAULT:
-            address = vcpu.kvm.get_sregs().cr2
+            address = vcpu.fault_address()
             access, code = exceptions.page_fault_access(err)
             return Fault(address, access, signal.SIGSEGV, code, vector, err)
         signo, code = exceptions.vector_signal(vector)
