@@ -60,14 +60,17 @@ _RW = mmap.PROT_READ | mmap.PROT_WRITE
 
 
 FCW_DEFAULT, MXCSR_DEFAULT = 0x37F, 0x1F80
+XSTATE_BV = 512  # offset of the XSAVE header's XSTATE_BV
+XFEATURE_X87_SSE = 0x3
 
 
 @functools.cache
 def default_fpu() -> bytes:
-    """The XSAVE image of a fresh thread: FCW and MXCSR at reset values, every component in init state."""
+    """The XSAVE image of a fresh thread: FCW and MXCSR at reset values, all registers zero."""
     image = bytearray(lib.systrap_xsave_size())
     struct.pack_into("<H", image, 0, FCW_DEFAULT)
     struct.pack_into("<I", image, 24, MXCSR_DEFAULT)
+    image[XSTATE_BV] = XFEATURE_X87_SSE
     return bytes(image)
 
 
@@ -91,9 +94,19 @@ class StubThread:
         self.owner = None  # the context whose FPU state is in this thread's message
 
     def write_fpu(self, image: bytes | bytearray) -> None:
+        """Put an XSAVE image in the message; x87 and SSE are always loaded from its legacy area.
+
+        (XSTATE_BV bits 0-1 are forced on: a Sentry that edits XMM registers
+        in an image whose SSE component was in its init state expects the
+        edit to take effect. The kernel's XSAVE always writes the legacy
+        area, so it is never stale.)
+        """
         n = min(len(image), layout.FPU_AREA_SIZE)
         start = self.offset + layout.MSG_FPU
-        self.stub.view[start : start + n] = memoryview(image)[:n]
+        view = self.stub.view
+        view[start : start + n] = memoryview(image)[:n]
+        if n > XSTATE_BV:
+            view[start + XSTATE_BV] |= XFEATURE_X87_SSE
 
     def read_fpu(self) -> bytearray:
         start = self.offset + layout.MSG_FPU

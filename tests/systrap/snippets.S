@@ -68,3 +68,15 @@ fpu_roundtrip:
 fs_load:
     mov %fs:0, %rbx
     syscall
+
+    .globl count_loop      /* rbx counts the syscalls made */
+count_loop:
+    inc %rbx
+    syscall
+    jmp count_loop
+
+    .globl fpu_loop        /* xmm0 += xmm0 (as doubles) before every syscall */
+fpu_loop:
+    addpd %xmm0, %xmm0
+    syscall
+    jmp fpu_loop
