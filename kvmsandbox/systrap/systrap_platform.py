@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import os
+import threading
 import weakref
 
 from elftools.elf.elffile import ELFFile
@@ -47,6 +48,7 @@ class SystrapAddressSpace(AddressSpace):
     def __init__(self, platform: SystrapPlatform) -> None:
         self._platform = platform
         self._mapped = Ranges()
+        self._mm_lock = threading.Lock()  # a host change and its record in _mapped happen together
         self._idle: dict[int, StubThread] = {}
         self.stub = Stub(platform.memory_file.fd, platform.spawn, platform.filters, platform.fsgsbase)
 
@@ -61,18 +63,21 @@ class SystrapAddressSpace(AddressSpace):
         ):
             raise ValueError(f"file range [{file_offset:#x}, +{length:#x}) outside the memory file")
         prot = int(perms & Access.RWX)
-        self._stub.mm(NR_MMAP, addr, length, prot, MAP_SHARED_FIXED, layout.STUB_MEMFD, file_offset)
-        self._mapped.add(addr, addr + length)
+        with self._mm_lock:
+            self._stub.mm(NR_MMAP, addr, length, prot, MAP_SHARED_FIXED, layout.STUB_MEMFD, file_offset)
+            self._mapped.add(addr, addr + length)
 
     def unmap(self, addr: int, length: int) -> None:
         self._check_range(addr, length)
-        self._stub.mm(NR_MUNMAP, addr, length)
-        self._mapped.remove(addr, addr + length)
+        with self._mm_lock:
+            self._stub.mm(NR_MUNMAP, addr, length)
+            self._mapped.remove(addr, addr + length)
 
     def protect(self, addr: int, length: int, perms: Access) -> None:
         self._check_range(addr, length)
-        for start, end in self._mapped.intersect(addr, addr + length):
-            self._stub.mm(NR_MPROTECT, start, end - start, int(perms & Access.RWX))
+        with self._mm_lock:
+            for start, end in self._mapped.intersect(addr, addr + length):
+                self._stub.mm(NR_MPROTECT, start, end - start, int(perms & Access.RWX))
 
     def _check_range(self, addr: int, length: int) -> None:
         p = self._platform
