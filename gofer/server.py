@@ -1,9 +1,11 @@
 """The gofer's request loop: serves one host directory tree, read-only.
 
-Confinement comes from never resolving a path on the host. Every node is an
-O_PATH|O_NOFOLLOW fd reached one name at a time from the root fd; names with
-'/' are refused; '..' is answered from the node's own parent chain, so at the
-root it stays at the root; a symlink is returned as a node of its own (the
+Confinement comes from never resolving a path on the host. Every node is
+reached one name at a time from the root fd with openat(O_PATH|O_NOFOLLOW)
+(directories keep that fd; other files are then used only relative to their
+parent directory's fd, under the same name); names with '/' are refused;
+'..' is answered from the node's own parent chain, so at the root it stays
+at the root; a symlink is returned as a node of its own (the
 Sentry reads it with ReadLink and resolves it inside the sandbox). Walking
 "through" a symlink node fails with ENOTDIR because the host kernel will not
 openat() relative to a symlink fd. Only regular files and directories are
@@ -39,15 +41,26 @@ _DT = {
 
 @dataclass(eq=False)
 class Node:
-    """A file under the root, held open with O_PATH; its fd closes when no id or child refers to it."""
+    """A file under the root.
 
-    fd: int
+    Directories are held open with O_PATH (their fd closes when no id or child
+    refers to them); other files are named by (parent fd, name) and re-checked
+    by inode number when opened, so a tree of many files costs few gofer fds.
+    """
+
+    fd: int | None
     parent: Node | None
     name: bytes
     st: os.stat_result = field(repr=False)
 
     def __post_init__(self) -> None:
-        weakref.finalize(self, os.close, self.fd)
+        if self.fd is not None:
+            weakref.finalize(self, os.close, self.fd)
+
+    def fresh_stat(self) -> os.stat_result:
+        if self.fd is not None:
+            return os.fstat(self.fd)
+        return os.stat(self.name, dir_fd=self.parent.fd, follow_symlinks=False)
 
 
 def stat_message(st: os.stat_result) -> pb.Stat:
@@ -103,15 +116,19 @@ class Server:
         elif name == b"..":
             node = parent.parent or parent
         else:
-            if not stat.S_ISDIR(parent.st.st_mode):
+            if parent.fd is None or not stat.S_ISDIR(parent.st.st_mode):
                 raise OSError(errno.ENOTDIR, "not a directory")
             fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent.fd)
-            node = Node(fd, parent, name, os.fstat(fd))
+            st = os.fstat(fd)
+            if not stat.S_ISDIR(st.st_mode):
+                os.close(fd)
+                fd = None
+            node = Node(fd, parent, name, st)
         return pb.Response(walk=pb.WalkResponse(node=self._add(node), stat=stat_message(node.st)))
 
     def stat(self, req: pb.StatRequest) -> pb.Response:
         node = self._node(req.node)
-        node.st = os.fstat(node.fd)
+        node.st = node.fresh_stat()
         return pb.Response(stat=pb.StatResponse(stat=stat_message(node.st)))
 
     def _open_host(self, node: Node, flags: int) -> int:
@@ -120,7 +137,7 @@ class Server:
             raise OSError(errno.EROFS, "read-only")
         mode = node.st.st_mode
         base = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
-        if stat.S_ISDIR(mode):
+        if stat.S_ISDIR(mode) and node.fd is not None:
             fd = os.open(".", base | os.O_DIRECTORY, dir_fd=node.fd)
         elif stat.S_ISREG(mode) and node.parent is not None:
             if flags & os.O_DIRECTORY:

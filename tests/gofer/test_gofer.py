@@ -147,3 +147,17 @@ def test_gofer_holds_no_inherited_fds(tree):
         os.close(leak)
     # stdin/stdout/stderr, the socket, the root fd (and the listing's own fd).
     assert len(fds) <= 6
+
+
+def test_only_directories_hold_gofer_fds(tree):
+    proc, c = gofer.start(str(tree))
+    try:
+        big, _ = c.walk(ROOT_NODE, b"big")
+        before = len(os.listdir(f"/proc/{proc.pid}/fd"))
+        nodes = [c.walk(big, e.name)[0] for e in c.readdir(big)]
+        assert len(nodes) == 600
+        assert len(os.listdir(f"/proc/{proc.pid}/fd")) == before
+        assert c.stat(nodes[0]).size == 0
+    finally:
+        c.shutdown()
+        proc.wait(timeout=10)
