@@ -15,10 +15,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import struct
+import threading
 from pathlib import Path
 
 import pytest
 from platform_harness import (
+    DATA_VA,
     HIT_MARKER,
     HIT_READ,
     HIT_WRITE,
@@ -31,12 +33,12 @@ from platform_harness import (
     scan,
 )
 
-from kvmsandbox.platform import PAGE_SIZE, Access, Fault, PlatformError, Syscall
+from kvmsandbox.platform import PAGE_SIZE, Access, Fault, Interrupted, PlatformError, Syscall
 from kvmsandbox.ring0.layout import parse_header
 
 STUB = parse_header(Path(importlib.util.find_spec("kvmsandbox.systrap").origin).with_name("layout.h"))
 MAP_SHARED_FIXED = 0x11
-NR_MMAP, NR_MPROTECT = 9, 10
+NR_MMAP, NR_MPROTECT, NR_PWRITE64 = 9, 10, 18
 ENOSYS = -38
 
 
@@ -46,9 +48,13 @@ def platform():
 
 
 def maps(pid):
-    """[(start, end, perms, path)] of a process."""
+    """[(start, end, perms, path)] of a process; [] once it is gone."""
     rows = []
-    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+    try:
+        text = Path(f"/proc/{pid}/maps").read_text()
+    except FileNotFoundError:
+        return rows
+    for line in text.splitlines():
         fields = line.split(maxsplit=5)
         start, end = (int(x, 16) for x in fields[0].split("-"))
         rows.append((start, end, fields[1], fields[5] if len(fields) > 5 else ""))
@@ -131,9 +137,9 @@ def syscall_sites(platform, pid):
 
 
 def attempt(app, site, regs, read_back):
-    """Jump to `site` with `regs`; serve what comes (ENOSYS to syscalls) until a fault or the
-    stub's death. A `ret` after the syscall lands on read_probe (the stack is full of its address),
-    which would report what `read_back` holds."""
+    """Jump to `site` with `regs`; serve what comes (ENOSYS to syscalls) until a fault, the stub's
+    death, or a second. A `ret` after the syscall lands on read_probe (the stack is full of its
+    address), which would report what `read_back` holds."""
     probe = app.snippet.addr("read_probe")
     app.mf.write(app.stack_off, struct.pack("<Q", probe) * (4 * PAGE_SIZE // 8))
     app.regs.rip = site
@@ -142,11 +148,16 @@ def attempt(app, site, regs, read_back):
         setattr(app.regs, name, value)
     app.regs.rbx = app.regs.rbp = app.regs.r12 = read_back
     for _ in range(8):
+        # stub code may spin or wait forever, which only stalls the app itself: stop it after 1 s
+        timer = threading.Timer(1.0, app.ctx.interrupt)
+        timer.start()
         try:
             event = app.switch()
         except PlatformError:
             return None  # the stub died: the app only hurt itself
-        if isinstance(event, Fault):
+        finally:
+            timer.cancel()
+        if isinstance(event, (Fault, Interrupted)):
             return event
         assert isinstance(event, Syscall), app.describe(event)
         if event.nr == SYS_REPORT:
@@ -157,32 +168,38 @@ def attempt(app, site, regs, read_back):
 
 
 def test_stub_syscall_instructions_do_not_reach_the_host(platform, snippets, rng):
-    """For each SYSCALL in the stub's code: jumping there with mmap(secret frame) or mprotect(control
-    area, RW) must be trapped like any app syscall; afterwards neither change exists."""
+    """For each SYSCALL in the stub's code and vDSO: jumping there with pwrite64(memory file, a frame
+    the app does not map), mmap(a secret frame) or mprotect(control area, RW) must be trapped like any
+    app syscall; afterwards none of the three happened."""
     first = App(platform, snippets["faults"], rng=rng)
     try:
-        pid = stub_pid(first, rng)
-        sites = syscall_sites(platform, pid)
+        count = len(syscall_sites(platform, stub_pid(first, rng)))
     finally:
         first.close()
-    assert sites, "no SYSCALL instruction found in the stub's code"
+    assert count, "no SYSCALL instruction found in the stub's code"
     marker = new_marker(rng)
-    for site in sites:
+    for index in range(count):
         app = App(platform, snippets["faults"], rng=rng)
         try:
             pid = stub_pid(app, rng)
+            site = syscall_sites(platform, pid)[index]  # the vDSO moves per process
+            memfd = STUB["STUB_MEMFD"]
+
+            canary = app.alloc(1)
+            app.set_bytes(0, marker)
+            pwrite = {"rax": NR_PWRITE64, "rdi": memfd, "rsi": DATA_VA, "rdx": 16, "r10": canary}
+            attempt(app, site, pwrite, DATA_VA)
+            assert app.mf.read(canary, 16) == bytes(16), f"pwrite64 on the host via {site:#x}"
+
             secret = app.alloc(1, marker * (PAGE_SIZE // 16))
             target = TEST_VA + 0x20_0000
             mmap = {"rax": NR_MMAP, "rdi": target, "rsi": PAGE_SIZE, "rdx": 1, "r10": MAP_SHARED_FIXED}
-            mmap |= {"r8": STUB["STUB_MEMFD"], "r9": secret}
-            event = attempt(app, site, mmap, target)
+            event = attempt(app, site, mmap | {"r8": memfd, "r9": secret}, target)
             if isinstance(event, Syscall) and event.nr == SYS_REPORT:
                 assert event.args[0] != int.from_bytes(marker[:8], "little"), f"mmap via {site:#x} worked"
-            if app.ctx is not None and not any(start == target for start, _, _, _ in maps(pid)):
-                pass
-            assert not any(s <= target < e for s, e, _, _ in maps(pid)), (
-                f"the host mapped {target:#x} via {site:#x}"
-            )
+            mapped = any(s <= target < e for s, e, _, _ in maps(pid))  # [] if the attempt killed it
+            assert not mapped, f"the host mapped {target:#x} via {site:#x}"
+
             protect = {"rax": NR_MPROTECT, "rdi": STUB["SHARED_BASE"], "rsi": STUB["CTL_RO_SIZE"], "rdx": 3}
             attempt(app, site, protect, STUB["SHARED_BASE"])
             for start, end, perms, _ in maps(pid):
