@@ -6,9 +6,8 @@ reached one name at a time from the root fd with openat(O_PATH|O_NOFOLLOW)
 parent directory's fd, under the same name); names with '/' are refused;
 '..' is answered from the node's own parent chain, so at the root it stays
 at the root; a symlink is returned as a node of its own (the
-Sentry reads it with ReadLink and resolves it inside the sandbox). Walking
-"through" a symlink node fails with ENOTDIR because the host kernel will not
-openat() relative to a symlink fd. Only regular files and directories are
+Sentry reads it with ReadLink and resolves it inside the sandbox), and
+walking "through" it, like through any non-directory, is ENOTDIR. Only regular files and directories are
 ever opened for I/O, so host devices, FIFOs and sockets stay out of reach.
 """
 
