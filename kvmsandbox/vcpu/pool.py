@@ -26,17 +26,19 @@ class VCPUPool:
     def __init__(self, machine: Machine, max_vcpus: int | None = None) -> None:
         self.machine = machine
         self.max_vcpus = max_vcpus or default_max_vcpus()
-        self._cond = threading.Condition(threading.Lock())
+        # Fast paths take the bare lock (Condition.__enter__ is a Python-level call).
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._free: list[VirtualCPU] = []
         self._waiting = 0
         self._next_index = 0
 
     @property
-    def lock(self) -> threading.Condition:
-        return self._cond
+    def lock(self) -> threading.Lock:
+        return self._lock
 
     def acquire(self, preferred: VirtualCPU | None) -> VirtualCPU:
-        with self._cond:
+        with self._lock:
             free = self._free
             if free and free[-1] is preferred:
                 return free.pop()
@@ -58,7 +60,7 @@ class VCPUPool:
                     self._waiting -= 1
 
     def release(self, vcpu: VirtualCPU) -> None:
-        with self._cond:
+        with self._lock:
             if vcpu.broken:
                 self._retire(vcpu)
             else:
@@ -70,7 +72,7 @@ class VCPUPool:
         """Park every vCPU that may still be on page-table root `root_gpa`, so its tables can be freed."""
         for vcpu in list(self.machine.vcpus):
             if root_gpa in vcpu.maybe_roots:
-                with self._cond:
+                with self._lock:
                     self._waiting += 1
                     try:
                         self._cond.wait_for(lambda v=vcpu: v in self._free or v.broken)
