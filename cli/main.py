@@ -22,6 +22,7 @@ import time
 import click
 
 from cli.cpu_features import cpu_features
+from cli.do import do_command
 from cli.help import help_group
 
 DEFAULT_ROOT = "/var/run/kvmsandbox"
@@ -161,6 +162,7 @@ def flags_command() -> None:
 # Subcommands, one module each; the sandbox commands (do, run, create, ...) join here.
 main.add_command(cpu_features)
 main.add_command(help_group)
+main.add_command(do_command)
 
 
 if __name__ == "__main__":

@@ -154,8 +154,24 @@ class MM:
             return (v for v in range(first, last) if v in self.pages)
         return (v for v in list(self.pages) if first <= v < last)
 
+    def _asp_reduced(self) -> None:
+        """The platform's view lost rights: a fault on a mapped page is legitimate again."""
+        self._spurious = (0, 0, 0)
+
+    def _present_runs(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Maximal address ranges within [start, end) whose pages all have frames."""
+        runs: list[tuple[int, int]] = []
+        for vpn in sorted(self._pages_in(start, end)):
+            addr = vpn << PAGE_SHIFT
+            if runs and runs[-1][1] == addr:
+                runs[-1] = (runs[-1][0], addr + PAGE_SIZE)
+            else:
+                runs.append((addr, addr + PAGE_SIZE))
+        return runs
+
     def _drop_pages(self, start: int, end: int) -> None:
         """Remove pages in [start, end) from the platform and the page table, then free them."""
+        self._asp_reduced()
         victims = list(self._pages_in(start, end))
         if not victims:
             return
@@ -243,6 +259,8 @@ class MM:
                     self._break_cow(vma, vpn, frame)
                 else:
                     # Present in our table but not in the platform's (fork, mprotect): map it.
+                    # Guard against a platform that keeps faulting on a page we mapped: the same
+                    # fault again with no permission-reducing change in between means it is stuck.
                     last_vpn, last_access, count = self._spurious
                     count = count + 1 if (last_vpn, last_access) == (vpn, int(access)) else 1
                     self._spurious = (vpn, int(access), count)
@@ -448,12 +466,13 @@ class MM:
             self._split_at(end)
             for vma in self._vmas_in(start, end):
                 vma.prot = prot
-            if any(True for _ in self._pages_in(start, end)):
+            self._asp_reduced()
+            for run_start, run_end in self._present_runs(start, end):
                 if prot & PROT_WRITE or not prot:
                     # Lazily re-mapped with the right per-page rights (COW pages stay read-only).
-                    self.asp.unmap(start, end - start)
+                    self.asp.unmap(run_start, run_end - run_start)
                 else:
-                    self.asp.protect(start, end - start, Access(prot | PROT_READ))
+                    self.asp.protect(run_start, run_end - run_start, Access(prot | PROT_READ))
             self._merge()
 
     def set_brk(self, new: int) -> int:

@@ -1,4 +1,4 @@
-"""System information and resources: uname, hostname, sysinfo, getrandom, getcpu, sched_*, rlimits, priority."""
+"""System information and resources: uname, hostname, sysinfo, getrandom, sched_*, rlimits, priority."""
 
 from __future__ import annotations
 

@@ -1,0 +1,42 @@
+"""`kvmsandbox do`: run a command in a throwaway sandbox whose root is the host / (or --root-dir).
+
+Like runsc's `do` test helper: the root is read-only through the gofer with
+a writable tmpfs /tmp, stdio is connected, the caller's environment is
+passed, and the exit status is the command's (128+signo if a signal killed it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+@click.command(
+    "do",
+    context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False},
+)
+@click.option(
+    "--platform", "platform_name", default=None, help="kvm or systrap (default: the global --platform)."
+)
+@click.option("--root-dir", default="/", show_default=True, help="Directory to use as the sandbox root.")
+@click.option("--hostname", default="kvmsandbox", show_default=True, help="The sandbox's UTS hostname.")
+@click.argument("command", nargs=-1, required=True)
+@click.pass_context
+def do_command(
+    ctx: click.Context, platform_name: str | None, root_dir: str, hostname: str, command: tuple
+) -> None:
+    """Run COMMAND [ARGS]... in a sandbox and exit with its status."""
+    from sentry.sandbox import Sandbox
+
+    if platform_name is None and ctx.obj is not None:
+        platform_name = getattr(ctx.obj, "platform", None)
+    env = [f"{k}={v}" for k, v in os.environ.items()]
+    sys.stdout.flush()
+    sandbox = Sandbox(platform_name, os.path.abspath(root_dir), hostname=hostname)
+    try:
+        code = sandbox.run(list(command), env)
+    finally:
+        sandbox.close()
+    ctx.exit(code)
