@@ -12,7 +12,6 @@ import concurrent.futures
 import functools
 import os
 import threading
-import weakref
 
 from elftools.elf.elffile import ELFFile
 
@@ -117,6 +116,7 @@ class SystrapAddressSpace(AddressSpace):
             self._idle[thread.index] = thread
 
     def release(self) -> None:
+        self._platform.forget(self)
         if self.stub is not None:
             with FPU_LOCK:
                 for thread in self.stub.threads:
@@ -144,7 +144,8 @@ class SystrapPlatform(Platform):
             seccomp.build_filter(seccomp.process_rules(), end),
         )
         self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="systrap-spawner")
-        self._address_spaces: weakref.WeakSet[SystrapAddressSpace] = weakref.WeakSet()
+        # Strong references: a stub lives until its address space is released or the platform closes.
+        self._address_spaces: set[SystrapAddressSpace] = set()
         self.memory_file = MemoryFile(memory_size, name="systrap-memory")
 
     def spawn(self, fn, *args):
@@ -155,6 +156,9 @@ class SystrapPlatform(Platform):
         asp = SystrapAddressSpace(self)
         self._address_spaces.add(asp)
         return asp
+
+    def forget(self, asp: SystrapAddressSpace) -> None:
+        self._address_spaces.discard(asp)
 
     def new_context(self) -> Context:
         return SystrapContext(spin_ns=self.spin_ns)
