@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import stat
+import struct
 import termios
 
 from sentry.errors import Errno
@@ -27,6 +28,7 @@ from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLOUT, Waiter
 KERNEL_TERMIOS_SIZE = 36  # struct termios as the kernel copies it (not glibc's)
 WINSIZE_SIZE = 8
 PIPE_BUF = 4096
+TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540F, 0x5410, 0x5429
 _IOCTL_SIZES = {
     termios.TCGETS: (KERNEL_TERMIOS_SIZE, "out"),
     termios.TCSETS: (KERNEL_TERMIOS_SIZE, "in"),
@@ -118,8 +120,12 @@ class HostFile(FileDescription):
         return self._host_ready(mask & (POLLIN | POLLOUT)) & (mask | POLLHUP | POLLERR)
 
     def ioctl(self, task, cmd: int, arg: int) -> int:
+        if not os.isatty(self.host_fd):
+            raise Errno(errno.ENOTTY)
+        if cmd in (TIOCGPGRP, TIOCSPGRP, TIOCGSID):
+            return self._job_control(task, cmd, arg)
         shape = _IOCTL_SIZES.get(cmd)
-        if shape is None or not os.isatty(self.host_fd):
+        if shape is None:
             raise Errno(errno.ENOTTY)
         size, direction = shape
         buf = task.mm.copy_in(arg, size) if direction == "in" else bytes(size)
@@ -129,4 +135,23 @@ class HostFile(FileDescription):
             raise Errno(e.errno or errno.EIO) from None
         if direction == "out":
             task.mm.copy_out(arg, out)
+        return 0
+
+    def _job_control(self, task, cmd: int, arg: int) -> int:
+        """The console is the sandbox's controlling terminal: its foreground group lives in the session."""
+        session = task.tg.session
+        if session is None:
+            raise Errno(errno.ENOTTY)
+        if cmd == TIOCGPGRP:
+            task.mm.copy_out(arg, struct.pack("<i", session.foreground_pgid))
+        elif cmd == TIOCGSID:
+            task.mm.copy_out(arg, struct.pack("<i", session.sid))
+        else:
+            (pgid,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
+            if pgid < 0:
+                raise Errno(errno.EINVAL)
+            group = task.kernel.process_group(pgid)
+            if group is None or group.session is not session:
+                raise Errno(errno.EPERM)
+            session.foreground_pgid = pgid
         return 0

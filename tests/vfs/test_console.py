@@ -1,0 +1,64 @@
+"""The console: terminal ioctls reach the host tty (a pty here); job-control ioctls use the session."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pty
+import struct
+import termios
+from types import SimpleNamespace
+
+import pytest
+from fake_task import BASE, FakeMM
+
+from sentry.errors import Errno
+from sentry.vfs.fs.anon import HOSTFS
+from sentry.vfs.fs.host import HostInode
+
+
+@pytest.fixture
+def console():
+    master, slave = pty.openpty()
+    inode = HostInode(slave)
+    file = inode.open(None, HOSTFS.location(inode, b"console"), os.O_RDWR)
+    session = SimpleNamespace(sid=1, foreground_pgid=1)
+    group = SimpleNamespace(session=session)
+    task = SimpleNamespace(
+        mm=FakeMM(),
+        tg=SimpleNamespace(session=session),
+        kernel=SimpleNamespace(process_group=lambda pgid: group if pgid == 5 else None),
+    )
+    yield file, task, master, session
+    file.decref()
+    os.close(master)
+    os.close(slave)
+
+
+def test_termios_and_winsize(console):
+    file, task, master, _ = console
+    termios.tcsetwinsize(master, (24, 80))
+    assert file.ioctl(task, termios.TIOCGWINSZ, BASE) == 0
+    assert struct.unpack("<HHHH", task.mm.copy_in(BASE, 8))[:2] == (24, 80)
+    assert file.ioctl(task, termios.TCGETS, BASE) == 0
+    raw = bytearray(task.mm.copy_in(BASE, 36))
+    lflag = struct.unpack_from("<I", raw, 12)[0]
+    struct.pack_into("<I", raw, 12, lflag & ~termios.ECHO)
+    task.mm.copy_out(BASE, bytes(raw))
+    assert file.ioctl(task, termios.TCSETS, BASE) == 0
+    assert not termios.tcgetattr(master)[3] & termios.ECHO
+
+
+def test_job_control(console):
+    file, task, _, session = console
+    task.mm.copy_out(BASE, struct.pack("<i", 5))
+    assert file.ioctl(task, termios.TIOCSPGRP, BASE) == 0 and session.foreground_pgid == 5
+    assert file.ioctl(task, termios.TIOCGPGRP, BASE + 8) == 0
+    assert struct.unpack("<i", task.mm.copy_in(BASE + 8, 4)) == (5,)
+    task.mm.copy_out(BASE, struct.pack("<i", 9))
+    with pytest.raises(Errno) as e:
+        file.ioctl(task, termios.TIOCSPGRP, BASE)
+    assert e.value.code == errno.EPERM
+    with pytest.raises(Errno) as e:
+        file.ioctl(task, 0x1234, BASE)
+    assert e.value.code == errno.ENOTTY
