@@ -13,7 +13,6 @@ import errno
 import os
 import select
 import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -78,10 +77,6 @@ class WaitQueue:
             woken = [w for w, m in self._waiters.items() if m & mask]
         for w in woken:
             w.wake()
-
-
-def deadline_after(seconds: float | None) -> float | None:
-    return None if seconds is None else time.monotonic() + seconds
 
 
 def wait_for(task, queue: WaitQueue, mask: int, attempt: Callable[[], T | None]) -> T:
