@@ -173,6 +173,8 @@ static u64 get_base(int fs)
 
 static void set_base(int fs, u64 v)
 {
+    if ((u64)((long)(v << 16) >> 16) != v)
+        return; /* non-canonical: wrfsbase would fault inside the handler and kill the stub */
     if (ro_flags() & FLAG_FSGSBASE) {
         if (fs)
             __asm__ volatile("wrfsbase %0" ::"r"(v));
