@@ -10,7 +10,7 @@ import time
 import pytest
 from platform_harness import SYS_REPORT, TEST_VA, App, H
 
-from kvmsandbox.platform import PAGE_SIZE, Access, Interrupted
+from kvmsandbox.platform import PAGE_SIZE, Access, Fault, Interrupted
 
 ROUNDS = 2000
 
@@ -181,3 +181,33 @@ def test_concurrent_contexts_again_after_release(platform, snippets, rng):
                 thread.join(30)
             for app in apps:
                 app.close()
+
+
+@pytest.mark.parametrize("change", ["unmap", "protect"])
+def test_change_reaches_a_running_thread_at_once(make_app, rng, change):
+    """While one thread of the app touches a page in a loop, another unmaps it (or makes it read-only
+    under a writer). On return no thread may reach the page any more: the looping thread faults, and
+    at most the one access already under way when the call returned completes after it."""
+    app = make_app("touch")
+    app.map_new(TEST_VA, 1, Access.RW)
+    value = rng.getrandbits(63) | 1
+    app.regs.rdi = TEST_VA + 0x40
+    app.regs.rsi = value if change == "protect" else 0
+    events = []
+    threads = AppThreads([app], lambda app: events.append(app.switch()))
+    try:
+        wait_spinning(app, threads)
+        if change == "unmap":
+            app.asp.unmap(TEST_VA, PAGE_SIZE)
+        else:
+            app.asp.protect(TEST_VA, PAGE_SIZE, Access.READ)
+        returned_at = app.data_u64(H["SPIN_COUNTER"])
+    finally:
+        threads.join(30)
+    (event,) = events
+    assert isinstance(event, Fault), f"the looping thread stopped with {app.describe(event)}"
+    probe = "touch_write" if change == "protect" else "touch_read"
+    assert app.regs.rip == app.snippet.addr(probe), app.describe(event)
+    assert event.addr == TEST_VA + 0x40, app.describe(event)
+    count = app.data_u64(H["SPIN_COUNTER"])
+    assert count - returned_at <= 1, f"{count - returned_at} accesses completed after {change}() returned"

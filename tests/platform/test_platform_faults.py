@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from platform_harness import (
+    DATA_VA,
     FPE_INTDIV,
     ILL_ILLOPN,
     SEGV_ACCERR,
@@ -44,6 +45,9 @@ def check_fault(app, event, *, signo, si_code, rip, addr=None, access=None):
     if access is not None:
         assert event.access == access, f"access {event.access!r}, expected {access!r}: {desc}"
 
+
+TF = 0x100  # RFLAGS trap flag
+TRAP_TRACE = 2
 
 # (case, perms of the page at TEST_VA or None for unmapped, probe, access, si_code)
 MEMORY_CASES = [
@@ -195,4 +199,31 @@ def test_no_privilege_after_exception(make_app, first, after):
     # rt_sigreturn: restore the interrupted registers, continuing where the handler said
     app.regs = saved
     event = run_chain(app, "chain")
+    assert isinstance(event, Syscall) and event.nr == SYS_REPORT, app.describe(event)
+
+
+def test_access_straddling_into_an_unmapped_page(make_app, rng):
+    """An 8-byte read that starts on a mapped page and ends on an unmapped one faults at the first
+    byte of the unmapped page (CR2 semantics), with rip on the instruction."""
+    app = make_app("faults")
+    app.map_new(TEST_VA, 1, Access.RW)
+    start = TEST_VA + PAGE_SIZE - rng.choice((1, 4, 7))
+    event = app.run_at("read_probe", rdi=start)
+    rip = app.snippet.addr("read_probe")
+    check_fault(
+        app, event, signo=SIGSEGV, si_code=SEGV_MAPERR, rip=rip, addr=TEST_VA + PAGE_SIZE, access=Access.READ
+    )
+
+
+def test_single_step_traps_after_one_instruction(make_app):
+    """With TF set by the Sentry (ptrace single-step), the app runs one instruction and stops with
+    SIGTRAP (TRAP_TRACE) at the next; clearing TF lets it run on."""
+    app = make_app("faults")
+    app.regs.rflags |= TF
+    event = app.run_at("read_probe", rdi=DATA_VA)
+    check_fault(app, event, signo=SIGTRAP, si_code=TRAP_TRACE, rip=app.snippet.addr("read_probe_next"))
+    event = app.switch()  # TF still set: one more instruction (the jmp to probe_report)
+    check_fault(app, event, signo=SIGTRAP, si_code=TRAP_TRACE, rip=app.snippet.addr("probe_report"))
+    app.regs.rflags &= ~TF
+    event = app.switch()
     assert isinstance(event, Syscall) and event.nr == SYS_REPORT, app.describe(event)

@@ -79,3 +79,26 @@ def test_syscall_regs_reported_at_the_event(make_app, rng):
     assert regs.r13 == H["DATA_VA"] + H["D_LOG"], f"r13 {regs.r13:#x} is echo.S's table pointer"
     assert regs.rsp == H["STACK_TOP"]
     assert regs.fs_base == H["FS_VA"] and regs.gs_base == H["GS_VA"]
+
+
+def test_syscall_restart(make_app, rng):
+    """The Sentry restarts a syscall (ERESTARTSYS after a signal) by putting rip back on the SYSCALL
+    and the number back in rax: the app issues the very same call again, then gets the result."""
+    app = make_app("echo")
+    args = random_args(rng)
+    ret = rng.getrandbits(64)
+    run_echo_restarted = [(rng.randrange(451), args, ret)]
+    nr = run_echo_restarted[0][0]
+    app.set_u64(H["D_PARAM"] + H["ECHO_COUNT"], 1)
+    app.set_u64(H["D_LOG"], nr, *args)
+    syscall_at = app.snippet.addr("echo_syscall")
+    for _ in range(3):
+        event = app.expect_syscall()
+        assert (event.nr, tuple(event.args)) == (nr, args), app.describe(event)
+        app.regs.rip = syscall_at
+        app.regs.rax = nr
+    event = app.expect_syscall()
+    assert (event.nr, tuple(event.args)) == (nr, args), app.describe(event)
+    app.regs.rax = ret
+    assert app.expect_syscall(SYS_EXIT).args[0] == 1
+    assert app.data_u64(H["D_LOG"] + H["E_RET"]) == ret
