@@ -86,6 +86,8 @@ class HostFile(FileDescription):
             waiter.close()
 
     def read(self, task, count: int) -> bytes:
+        if count == 0:
+            return b""
         self._wait(task, POLLIN)
         try:
             return os.read(self.host_fd, min(count, MAX_RW))
@@ -95,6 +97,8 @@ class HostFile(FileDescription):
             raise Errno(e.errno or errno.EIO) from None
 
     def write(self, task, data: bytes) -> int:
+        if not data:
+            return 0
         self._wait(task, POLLOUT)
         if self._is_pipe:
             # POLLOUT on a host pipe or socket promises room for one page, no more: a
