@@ -24,6 +24,7 @@ import click
 from cli.cpu_features import cpu_features
 from cli.do import do_command
 from cli.help import help_group
+from cli.oci import OCI_COMMANDS
 
 DEFAULT_ROOT = "/var/run/kvmsandbox"
 OCI_VERSION = "1.0.2"  # the OCI runtime spec version, printed by --version as runsc does
@@ -162,6 +163,8 @@ def flags_command() -> None:
 # Subcommands, one module each; the sandbox commands (do, run, create, ...) join here.
 main.add_command(cpu_features)
 main.add_command(help_group)
+for _command in OCI_COMMANDS:
+    main.add_command(_command)
 main.add_command(do_command)
 
 

@@ -1,0 +1,129 @@
+"""The OCI operations on an existing container, as the CLI commands call them.
+
+Each takes the container's lock for as long as it changes recorded state,
+talks to the sandbox process over the control socket, and raises OCIError
+with runc's wording where the shim matches on it ("container not running",
+"does not exist").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from typing import Any
+
+from bootstrap import procinfo
+from bootstrap.backend import ProcessInfo
+from bootstrap.control import ControlClient
+from bootstrap.errors import OCIError
+from bootstrap.state import ContainerState, NotFound, StateStore
+
+# How long delete waits for a SIGKILLed sandbox process to be gone.
+KILL_WAIT_S = 5.0
+
+
+def _client(store: StateStore, state: ContainerState) -> ControlClient:
+    if store.status(state) == "stopped":
+        raise OCIError("container not running")
+    return ControlClient(store.control_path(state.id))
+
+
+def start(store: StateStore, container_id: str) -> None:
+    with store.locked(container_id) as state:
+        status = store.status(state)
+        if status != "created":
+            raise OCIError(f"cannot start a container that is {status}")
+        with _client(store, state) as client:
+            client.start()
+        state.status = "running"
+        store.save(state)
+
+
+def kill(
+    store: StateStore, container_id: str, signo: int, *, all_processes: bool = False, pid: int = 0
+) -> None:
+    state = store.load(container_id)
+    with _client(store, state) as client:
+        client.signal(signo, pid=pid, all_processes=all_processes)
+
+
+def pause(store: StateStore, container_id: str) -> None:
+    with store.locked(container_id) as state:
+        status = store.status(state)
+        if status != "running":
+            raise OCIError(f"cannot pause a container that is {status}")
+        with _client(store, state) as client:
+            client.pause()
+        state.status = "paused"
+        store.save(state)
+
+
+def resume(store: StateStore, container_id: str) -> None:
+    with store.locked(container_id) as state:
+        status = store.status(state)
+        if status != "paused":
+            raise OCIError(f"cannot resume a container that is {status}")
+        with _client(store, state) as client:
+            client.resume()
+        state.status = "running"
+        store.save(state)
+
+
+def processes(store: StateStore, container_id: str) -> list[ProcessInfo]:
+    state = store.load(container_id)
+    if store.status(state) == "stopped":
+        return []
+    with _client(store, state) as client:
+        return client.processes()
+
+
+def stats(store: StateStore, container_id: str) -> dict[str, Any]:
+    state = store.load(container_id)
+    with _client(store, state) as client:
+        return client.stats()
+
+
+def wait(store: StateStore, container_id: str) -> int:
+    """The root process's exit code, waiting for it if the container still runs."""
+    state = store.load(container_id)
+    if store.status(state) != "stopped":
+        try:
+            with ControlClient(store.control_path(container_id)) as client:
+                return client.wait(0)
+        except OCIError:
+            pass  # it exited meanwhile: fall through to what it recorded
+    status = store.exit_status(container_id)
+    if status is None:
+        # Killed without a chance to record anything (kill -9 of the sandbox process).
+        return 128 + signal.SIGKILL
+    return status
+
+
+def delete(store: StateStore, container_id: str, *, force: bool = False) -> None:
+    """Remove a stopped (or, with force, any) container; force on a missing one is not an error."""
+    try:
+        with store.locked(container_id) as state:
+            status = store.status(state)
+            if status not in ("stopped", "created") and not force:
+                raise OCIError(f"cannot delete container {container_id!r} that is {status}: use --force")
+            kill_sandbox(state)
+            store.remove(container_id)
+    except NotFound:
+        if not force:
+            raise
+
+
+def kill_sandbox(state: ContainerState) -> None:
+    """SIGKILL the sandbox process's group (it, the gofer, platform helpers) if it is still ours; wait."""
+    if not state.pid:
+        return
+    if procinfo.kill_if_alive(state.pid, state.pid_start, group=True):
+        if not procinfo.wait_gone(state.pid, state.pid_start, KILL_WAIT_S):
+            raise OCIError(f"sandbox process {state.pid} survived SIGKILL for {KILL_WAIT_S:g}s")
+    elif procinfo.start_time(state.pid) is None:
+        # The sandbox process died alone (kill -9): its session id cannot have been reused while
+        # no process has that pid, so whatever is left in the session (the gofer) is ours.
+        for pid in procinfo.session_members(state.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,181 @@
+"""The control socket between CLI commands and the sandbox process.
+
+Each `start`, `exec`, `kill`, `ps`, `wait`, `events`, `pause` and `resume`
+invocation connects to `<state dir>/control.sock` (SOCK_SEQPACKET), sends one
+JSON request per message and reads one JSON reply per message:
+
+    request  {"op": "exec", "process": {...}}  + SCM_RIGHTS stdio fds
+    reply    {"ok": true, "result": ...}  or  {"ok": false, "error": "..."}
+
+JSON keeps the protocol debuggable with socat and needs no generated code;
+fds travel beside it because exec'd processes use the caller's pipes or pts.
+Each connection is served by its own thread, so a blocking `wait` never holds
+up a `kill`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from bootstrap import unixsock
+from bootstrap.backend import ProcessInfo, SandboxBackend
+from bootstrap.errors import OCIError
+from bootstrap.spec import parse_process
+
+MAX_MESSAGE = 1 << 20
+
+log = logging.getLogger(__name__)
+
+
+class ControlServer:
+    """Serves requests on a control socket, handing each to a SandboxBackend."""
+
+    def __init__(self, path: str, backend: SandboxBackend) -> None:
+        self.path = path
+        self.backend = backend
+        self._listener = unixsock.bind(path)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept_loop, name="control-accept", daemon=True)
+
+    def serve_in_background(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop accepting and remove the socket; connections in flight end with the process."""
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), name="control-conn", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            while True:
+                try:
+                    data, fds = unixsock.recv(conn, MAX_MESSAGE)
+                except OSError:
+                    return
+                if not data:
+                    for fd in fds:
+                        os.close(fd)
+                    return
+                reply = self._handle(data, fds)
+                try:
+                    unixsock.send(conn, json.dumps(reply).encode())
+                except OSError:
+                    return
+
+    def _handle(self, data: bytes, fds: list[int]) -> dict[str, Any]:
+        try:
+            request = json.loads(data)
+            op = request["op"]
+            handler = _HANDLERS.get(op)
+            if handler is None:
+                raise OCIError(f"unknown control operation {op!r}")
+            if op != "exec" and fds:
+                raise OCIError(f"{op} takes no file descriptors")
+            return {"ok": True, "result": handler(self.backend, request, fds)}
+        except OCIError as e:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            return {"ok": False, "error": str(e)}
+        except Exception as e:  # a backend bug must not kill the sandbox process
+            log.exception("control request failed")
+            return {"ok": False, "error": f"internal error: {type(e).__name__}: {e}"}
+
+
+def _exec(backend: SandboxBackend, request: dict[str, Any], fds: list[int]) -> dict[str, int]:
+    if len(fds) != 3:
+        raise OCIError(f"exec needs 3 stdio fds, got {len(fds)}")
+    process = parse_process(request.get("process"), "process")
+    return {"pid": backend.exec(process, fds)}
+
+
+def _signal(backend: SandboxBackend, request: dict[str, Any], fds: list[int]) -> None:
+    backend.signal(
+        int(request["signo"]), pid=int(request.get("pid", 0)), all_processes=bool(request.get("all"))
+    )
+
+
+_HANDLERS = {
+    "start": lambda b, r, f: b.start(),
+    "exec": _exec,
+    "signal": _signal,
+    "ps": lambda b, r, f: [dataclasses.asdict(p) for p in b.processes()],
+    "wait": lambda b, r, f: {"status": b.wait(int(r.get("pid", 0)))},
+    "stats": lambda b, r, f: b.stats(),
+    "pause": lambda b, r, f: b.pause(),
+    "resume": lambda b, r, f: b.resume(),
+}
+
+
+class ControlClient:
+    """One connection to a sandbox process; methods mirror SandboxBackend."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._sock = unixsock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise OCIError("the sandbox is not running (no control socket)") from None
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, op: str, fds: list[int] | tuple[int, ...] = (), **args: Any) -> Any:
+        unixsock.send(self._sock, json.dumps({"op": op, **args}).encode(), fds)
+        data, extra = unixsock.recv(self._sock, MAX_MESSAGE)
+        for fd in extra:
+            os.close(fd)
+        if not data:
+            raise OCIError(f"{op}: the sandbox process went away")
+        reply = json.loads(data)
+        if not reply.get("ok"):
+            raise OCIError(f"{op}: {reply.get('error', 'failed')}")
+        return reply.get("result")
+
+    def start(self) -> None:
+        self.call("start")
+
+    def exec(self, process: dict[str, Any], stdio: list[int] | tuple[int, ...]) -> int:
+        return int(self.call("exec", fds=stdio, process=process)["pid"])
+
+    def signal(self, signo: int, pid: int = 0, all_processes: bool = False) -> None:
+        self.call("signal", signo=signo, pid=pid, all=all_processes)
+
+    def processes(self) -> list[ProcessInfo]:
+        return [ProcessInfo(**p) for p in self.call("ps")]
+
+    def wait(self, pid: int = 0) -> int:
+        return int(self.call("wait", pid=pid)["status"])
+
+    def stats(self) -> dict[str, Any]:
+        return self.call("stats")
+
+    def pause(self) -> None:
+        self.call("pause")
+
+    def resume(self) -> None:
+        self.call("resume")

@@ -1,0 +1,115 @@
+"""`create`: bundle -> state + a sandbox process waiting for `start`.
+
+Order matters for "a malformed bundle leaves nothing behind": the bundle is
+validated before any state exists; once the state directory exists, any
+failure kills the sandbox process's session (so its gofer too) and removes the state
+before the error is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from bootstrap import console, procinfo
+from bootstrap.errors import OCIError
+from bootstrap.sandbox_process import SandboxConfig
+from bootstrap.spec import load_bundle
+from bootstrap.state import ContainerState, StateStore, validate_id
+
+
+def create_container(
+    store: StateStore,
+    container_id: str,
+    bundle: str,
+    *,
+    pid_file: str | None = None,
+    console_socket: str | None = None,
+    flags: dict[str, object] | None = None,
+) -> ContainerState:
+    """Validate, record and launch; returns the state as `created`."""
+    validate_id(container_id)
+    spec = load_bundle(bundle)
+    flags = dict(flags or {})
+    state = ContainerState.new(container_id, spec.bundle, spec.root.path, spec.annotations)
+    state.flags = flags
+    store.create(state)
+    proc = None
+    try:
+        with store.locked(container_id) as state:
+            stdio = console.stdio_for(spec.process.terminal, console_socket, spec.process.console_size)
+            config = SandboxConfig(
+                container_id=container_id,
+                bundle=spec.bundle,
+                state_dir=store.dir(container_id),
+                platform=flags.get("platform"),  # type: ignore[arg-type]
+                network=str(flags.get("network", "none")),
+                overlay2=str(flags.get("overlay2", "root:memory")),
+                file_access=str(flags.get("file_access", "exclusive")),
+                debug_log=flags.get("debug_log"),  # type: ignore[arg-type]
+            )
+            proc = _spawn(config, stdio)
+            if stdio[0] != 0:
+                os.close(stdio[0])
+            state.pid = proc.pid
+            state.pid_start = procinfo.start_time(proc.pid) or 0
+            state.status = "created"
+            store.save(state)
+            if pid_file:
+                write_pid_file(pid_file, proc.pid)
+            return state
+    except BaseException:
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        store.remove(container_id)
+        raise
+
+
+def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Popen:
+    """Start the sandbox process in its own session and wait for its ready report."""
+    ready_r, ready_w = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bootstrap.sandbox_process", config.to_json(), str(ready_w)],
+            stdin=stdio[0],
+            stdout=stdio[1],
+            stderr=stdio[2],
+            pass_fds=[ready_w],
+            close_fds=True,
+            start_new_session=True,
+            cwd="/",
+            env=_sandbox_env(),
+        )
+    finally:
+        os.close(ready_w)
+    with os.fdopen(ready_r) as ready:
+        text = ready.read()
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError:
+        proc.wait()
+        raise OCIError(f"the sandbox process died while booting (exit status {proc.returncode})") from None
+    if not report.get("ok"):
+        proc.wait()
+        raise OCIError(report.get("error", "sandbox boot failed"))
+    return proc
+
+
+def _sandbox_env() -> dict[str, str]:
+    """The sandbox process keeps only what it needs of our environment, not the shim's."""
+    keep = ("PATH", "PYTHONPATH", "KVMSANDBOX_BACKEND", "HOME", "LANG")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Atomically, as runc does: the shim may read it as soon as it exists."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)

@@ -1,0 +1,118 @@
+"""The sandbox process: `python -m bootstrap.sandbox_process CONFIG READY_FD`.
+
+`create` spawns it and exits; the shim (a subreaper) inherits it and waits
+for it, because its pid is the one in `--pid-file`: its exit status is the
+container's (the root process's exit code, 128+signo if a signal killed it).
+Its fds 0, 1, 2 are the container's stdio (the shim's pipes, or a pts slave
+when process.terminal is set).
+
+It enters its host namespaces, boots the backend (the Sentry, which starts
+its gofer), serves the control socket, reports readiness (or the error) on
+READY_FD, then waits for the root process to exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import sys
+
+from bootstrap import backend as backend_mod
+from bootstrap import namespaces
+from bootstrap.control import ControlServer
+from bootstrap.errors import OCIError
+from bootstrap.lifecycle import ContainerLifecycle
+from bootstrap.spec import load_bundle
+
+log = logging.getLogger("kvmsandbox.sandbox")
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxConfig:
+    """What `create` tells the sandbox process (as JSON on its command line)."""
+
+    container_id: str
+    bundle: str
+    state_dir: str
+    platform: str | None = None
+    network: str = "none"
+    overlay2: str = "root:memory"
+    file_access: str = "exclusive"
+    debug_log: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @staticmethod
+    def from_json(text: str) -> SandboxConfig:
+        return SandboxConfig(**json.loads(text))
+
+
+def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
+    """Everything before readiness; raises OCIError for what the user can fix."""
+    spec = load_bundle(config.bundle)
+    namespaces.enter(namespaces.unshare_flags(spec, config.network))
+    request = backend_mod.BootRequest(
+        container_id=config.container_id,
+        spec=spec,
+        stdio=(0, 1, 2),
+        platform=config.platform,
+        network=config.network,
+        overlay2=config.overlay2,
+        file_access=config.file_access,
+    )
+    lifecycle = ContainerLifecycle(backend_mod.boot(request))
+    try:
+        server = ControlServer(os.path.join(config.state_dir, "control.sock"), lifecycle)
+    except BaseException:
+        lifecycle.shutdown()
+        raise
+    return lifecycle, server
+
+
+def run(config: SandboxConfig, ready_fd: int) -> int:
+    """Boot, report on ready_fd, serve until the root process exits; returns the exit status."""
+    os.set_inheritable(ready_fd, False)  # `create` reads until EOF: no helper we spawn may hold it
+    with os.fdopen(ready_fd, "w") as ready:
+        try:
+            lifecycle, server = _boot(config)
+        except OCIError as e:
+            ready.write(json.dumps({"ok": False, "error": str(e)}))
+            return 1
+        except Exception as e:
+            log.exception("sandbox boot failed")
+            ready.write(json.dumps({"ok": False, "error": f"sandbox boot failed: {type(e).__name__}: {e}"}))
+            return 1
+        server.serve_in_background()
+        ready.write(json.dumps({"ok": True}))
+    status = lifecycle.wait(0)
+    _write_exit_status(config.state_dir, status)
+    server.close()
+    with contextlib.suppress(Exception):
+        lifecycle.shutdown()
+    return status
+
+
+def _write_exit_status(state_dir: str, status: int) -> None:
+    """For `wait` and `state` after we are gone; the state dir may already be deleted."""
+    with contextlib.suppress(OSError):
+        path = os.path.join(state_dir, "exit_status")
+        with open(path + ".tmp", "w") as f:
+            f.write(str(status))
+        os.replace(path + ".tmp", path)
+
+
+def main() -> None:
+    config = SandboxConfig.from_json(sys.argv[1])
+    if config.debug_log:
+        logging.basicConfig(filename=config.debug_log, level=logging.DEBUG)
+    status = run(config, int(sys.argv[2]))
+    sys.stdout.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()

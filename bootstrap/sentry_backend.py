@@ -1,0 +1,100 @@
+"""SandboxBackend over the Sentry's `sentry.sandbox.Sandbox`.
+
+The adapter turns the OCI process spec into what the Sentry takes (argv,
+env, credentials) and the control requests into kernel operations. What the
+Sentry cannot do yet is refused with a clear error rather than faked.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+from bootstrap.backend import BootRequest, ProcessInfo
+from bootstrap.errors import OCIError, StartError
+from bootstrap.spec import Process
+
+
+class SentryBackend:
+    """One container's Sentry: boots at construction, runs spec.process on start()."""
+
+    def __init__(self, request: BootRequest) -> None:
+        from sentry.sandbox import Sandbox
+
+        self._request = request
+        self._spec = request.spec
+        self._sandbox = Sandbox(
+            request.platform,
+            self._spec.root.path,
+            stdio=request.stdio,
+            hostname=self._spec.hostname or "kvmsandbox",
+        )
+
+    def start(self) -> None:
+        from sentry.errors import Errno
+
+        process = self._spec.process
+        try:
+            self._sandbox.start(process.args, process.env, _credentials(process))
+        except Errno as e:
+            # Exit codes as a shell gives them for a command it cannot run.
+            code = 126 if e.code in (errno.EACCES, errno.ENOEXEC) else 127
+            raise StartError(f"starting {process.args[0]!r}: {os.strerror(e.code)}", code) from None
+
+    def exec(self, process: Process, stdio: list[int]) -> int:
+        for fd in stdio:
+            os.close(fd)
+        raise OCIError("exec is not implemented by the Sentry yet")
+
+    def signal(self, signo: int, pid: int = 0, all_processes: bool = False) -> None:
+        from sentry.kernel.signals import SigInfo
+
+        kernel = self._sandbox.kernel
+        if all_processes:
+            targets = kernel.thread_groups()
+        else:
+            tg = kernel.thread_group(pid or 1)
+            if tg is None:
+                raise OCIError(f"no process {pid or 1} in the container")
+            targets = [tg]
+        for tg in targets:
+            kernel.signals.send_to_group(tg, SigInfo(signo))
+
+    def processes(self) -> list[ProcessInfo]:
+        out = []
+        for tg in self._sandbox.kernel.thread_groups():
+            if tg.zombie:
+                continue
+            leader = tg.leader
+            uid = leader.creds.ruid if leader is not None else 0
+            cmd = tg.cmdline().replace(b"\0", b" ").strip().decode(errors="replace") or tg.exe_path
+            out.append(ProcessInfo(pid=tg.pid, ppid=tg.parent_pid(), uid=uid, cmd=cmd))
+        return out
+
+    def wait(self, pid: int = 0) -> int:
+        from sentry.sandbox import exit_code
+
+        if pid not in (0, 1):
+            raise OCIError("waiting for exec'd processes is not implemented by the Sentry yet")
+        status = self._sandbox.wait()
+        return exit_code(status or 0)
+
+    def stats(self) -> dict[str, Any]:
+        return {"pids": {"current": len(self.processes())}}
+
+    def pause(self) -> None:
+        raise OCIError("pause is not implemented by the Sentry yet")
+
+    def resume(self) -> None:
+        raise OCIError("resume is not implemented by the Sentry yet")
+
+    def shutdown(self) -> None:
+        self._sandbox.close()
+
+
+def _credentials(process: Process) -> Any:
+    from sentry.kernel.creds import Credentials
+
+    user = process.user
+    return Credentials.for_user(user.uid, user.gid, tuple(user.additional_gids))

@@ -1,0 +1,412 @@
+"""OCI runtime spec (config.json) -> typed, validated dataclasses.
+
+The shim hands us whatever the user or image produced. Everything is checked
+here, once, before any state or process exists, so a malformed bundle fails
+with an error naming the JSON field (`process.user.uid: must be ...`) and
+leaves nothing behind. Fields the sandbox does not act on (resources,
+seccomp, apparmor, ...) are accepted and kept as raw JSON so that valid specs
+from Docker and containerd never fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from bootstrap.errors import SpecError
+
+# Namespace types from the runtime spec's config-linux.md.
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+
+# Rlimits Linux has (the spec names them RLIMIT_*).
+RLIMIT_TYPES = (
+    "RLIMIT_AS",
+    "RLIMIT_CORE",
+    "RLIMIT_CPU",
+    "RLIMIT_DATA",
+    "RLIMIT_FSIZE",
+    "RLIMIT_LOCKS",
+    "RLIMIT_MEMLOCK",
+    "RLIMIT_MSGQUEUE",
+    "RLIMIT_NICE",
+    "RLIMIT_NOFILE",
+    "RLIMIT_NPROC",
+    "RLIMIT_RSS",
+    "RLIMIT_RTPRIO",
+    "RLIMIT_RTTIME",
+    "RLIMIT_SIGPENDING",
+    "RLIMIT_STACK",
+)
+
+_MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to the kernel, so it is no valid id.
+_MAX_U64 = 2**64 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+    umask: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Rlimit:
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    bounding: tuple[str, ...] = ()
+    effective: tuple[str, ...] = ()
+    inheritable: tuple[str, ...] = ()
+    permitted: tuple[str, ...] = ()
+    ambient: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Process:
+    args: tuple[str, ...]
+    cwd: str
+    user: User
+    env: tuple[str, ...] = ()
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None  # (height, width)
+    capabilities: Capabilities = dataclasses.field(default_factory=Capabilities)
+    rlimits: tuple[Rlimit, ...] = ()
+    no_new_privileges: bool = False
+    oom_score_adj: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Root:
+    path: str  # absolute, resolved against the bundle
+    readonly: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Mount:
+    destination: str
+    type: str = ""
+    source: str = ""
+    options: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Namespace:
+    type: str
+    path: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class IdMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Linux:
+    namespaces: tuple[Namespace, ...] = ()
+    uid_mappings: tuple[IdMapping, ...] = ()
+    gid_mappings: tuple[IdMapping, ...] = ()
+    sysctl: dict[str, str] = dataclasses.field(default_factory=dict)
+    cgroups_path: str = ""
+    masked_paths: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ()
+    resources: dict[str, Any] | None = None  # accepted, not enforced
+    seccomp: dict[str, Any] | None = None  # accepted; the Sentry is the syscall filter
+
+    def has_namespace(self, kind: str) -> bool:
+        return any(ns.type == kind for ns in self.namespaces)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    oci_version: str
+    process: Process
+    root: Root
+    bundle: str
+    hostname: str = ""
+    domainname: str = ""
+    mounts: tuple[Mount, ...] = ()
+    linux: Linux = dataclasses.field(default_factory=Linux)
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+
+def load_bundle(bundle: str) -> Spec:
+    """Read and validate `<bundle>/config.json`; the root directory must exist."""
+    bundle = os.path.abspath(bundle)
+    if not os.path.isdir(bundle):
+        raise SpecError("bundle", f"{bundle} is not a directory")
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise SpecError("config.json", f"no such file {path}") from None
+    except OSError as e:
+        raise SpecError("config.json", f"cannot read {path}: {e.strerror}") from None
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SpecError("config.json", f"invalid JSON: {e}") from None
+    return parse_spec(obj, bundle)
+
+
+def parse_spec(obj: object, bundle: str) -> Spec:
+    """Validate a decoded config.json for the bundle directory it came from."""
+    top = _object(obj, "config.json")
+    version = _string(top.get("ociVersion"), "ociVersion", required=True)
+    if "process" not in top:
+        raise SpecError("process", "is required")
+    root = _root(top.get("root"), bundle)
+    return Spec(
+        oci_version=version,
+        process=parse_process(top["process"], "process"),
+        root=root,
+        bundle=bundle,
+        hostname=_string(top.get("hostname"), "hostname"),
+        domainname=_string(top.get("domainname"), "domainname"),
+        mounts=tuple(_mount(m, f"mounts[{i}]") for i, m in enumerate(_list(top.get("mounts"), "mounts"))),
+        linux=_linux(top.get("linux"), "linux"),
+        annotations=_string_map(top.get("annotations"), "annotations"),
+        raw=top,
+    )
+
+
+def parse_process(obj: object, where: str = "process") -> Process:
+    """Validate a process object (config.json's `process`, or `exec --process` JSON)."""
+    p = _object(obj, where)
+    args = tuple(
+        _string(a, f"{where}.args[{i}]") for i, a in enumerate(_list(p.get("args"), f"{where}.args"))
+    )
+    if not args:
+        raise SpecError(f"{where}.args", "must be a non-empty array of strings")
+    cwd = _string(p.get("cwd"), f"{where}.cwd", required=True)
+    if not cwd.startswith("/"):
+        raise SpecError(f"{where}.cwd", f"must be an absolute path, not {cwd!r}")
+    env = tuple(_string(e, f"{where}.env[{i}]") for i, e in enumerate(_list(p.get("env"), f"{where}.env")))
+    for i, entry in enumerate(env):
+        if "=" not in entry:
+            raise SpecError(f"{where}.env[{i}]", f"must be KEY=VALUE, not {entry!r}")
+    if "user" not in p:
+        raise SpecError(f"{where}.user", "is required")
+    return Process(
+        args=args,
+        cwd=cwd,
+        user=_user(p["user"], f"{where}.user"),
+        env=env,
+        terminal=_bool(p.get("terminal"), f"{where}.terminal"),
+        console_size=_console_size(p.get("consoleSize"), f"{where}.consoleSize"),
+        capabilities=_capabilities(p.get("capabilities"), f"{where}.capabilities"),
+        rlimits=_rlimits(p.get("rlimits"), f"{where}.rlimits"),
+        no_new_privileges=_bool(p.get("noNewPrivileges"), f"{where}.noNewPrivileges"),
+        oom_score_adj=_optional_int(p.get("oomScoreAdj"), f"{where}.oomScoreAdj", -1000, 1000),
+    )
+
+
+def _root(obj: object, bundle: str) -> Root:
+    if obj is None:
+        raise SpecError("root", "is required")
+    r = _object(obj, "root")
+    rel = _string(r.get("path"), "root.path", required=True)
+    path = os.path.normpath(os.path.join(bundle, rel))
+    if not os.path.isdir(path):
+        raise SpecError("root.path", f"{path} is not a directory")
+    return Root(path=path, readonly=_bool(r.get("readonly"), "root.readonly"))
+
+
+def _user(obj: object, where: str) -> User:
+    u = _object(obj, where)
+    if "uid" not in u:
+        raise SpecError(f"{where}.uid", "is required")
+    if "gid" not in u:
+        raise SpecError(f"{where}.gid", "is required")
+    gids = _list(u.get("additionalGids"), f"{where}.additionalGids")
+    return User(
+        uid=_id(u["uid"], f"{where}.uid"),
+        gid=_id(u["gid"], f"{where}.gid"),
+        additional_gids=tuple(_id(g, f"{where}.additionalGids[{i}]") for i, g in enumerate(gids)),
+        umask=_optional_int(u.get("umask"), f"{where}.umask", 0, 0o777),
+    )
+
+
+def _console_size(obj: object, where: str) -> tuple[int, int] | None:
+    if obj is None:
+        return None
+    c = _object(obj, where)
+    height = _optional_int(c.get("height"), f"{where}.height", 0, 0xFFFF)
+    width = _optional_int(c.get("width"), f"{where}.width", 0, 0xFFFF)
+    return (height or 0, width or 0)
+
+
+def _capabilities(obj: object, where: str) -> Capabilities:
+    if obj is None:
+        return Capabilities()
+    c = _object(obj, where)
+    sets = {}
+    for name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        caps = _list(c.get(name), f"{where}.{name}")
+        for i, cap in enumerate(caps):
+            if not isinstance(cap, str) or not cap.startswith("CAP_"):
+                raise SpecError(
+                    f"{where}.{name}[{i}]", f"must be a capability name like CAP_KILL, not {cap!r}"
+                )
+        sets[name] = tuple(caps)
+    return Capabilities(**sets)
+
+
+def _rlimits(obj: object, where: str) -> tuple[Rlimit, ...]:
+    out = []
+    seen = set()
+    for i, item in enumerate(_list(obj, where)):
+        r = _object(item, f"{where}[{i}]")
+        kind = _string(r.get("type"), f"{where}[{i}].type", required=True)
+        if kind not in RLIMIT_TYPES:
+            raise SpecError(f"{where}[{i}].type", f"unknown rlimit {kind!r}")
+        if kind in seen:
+            raise SpecError(f"{where}[{i}].type", f"{kind} given twice")
+        seen.add(kind)
+        soft = _int(r.get("soft"), f"{where}[{i}].soft", 0, _MAX_U64)
+        hard = _int(r.get("hard"), f"{where}[{i}].hard", 0, _MAX_U64)
+        if soft > hard:
+            raise SpecError(f"{where}[{i}].soft", f"{soft} exceeds hard limit {hard}")
+        out.append(Rlimit(kind, soft, hard))
+    return tuple(out)
+
+
+def _mount(obj: object, where: str) -> Mount:
+    m = _object(obj, where)
+    dest = _string(m.get("destination"), f"{where}.destination", required=True)
+    if not dest:
+        raise SpecError(f"{where}.destination", "must not be empty")
+    options = _list(m.get("options"), f"{where}.options")
+    return Mount(
+        destination=os.path.normpath(os.path.join("/", dest)),
+        type=_string(m.get("type"), f"{where}.type"),
+        source=_string(m.get("source"), f"{where}.source"),
+        options=tuple(_string(o, f"{where}.options[{i}]") for i, o in enumerate(options)),
+    )
+
+
+def _linux(obj: object, where: str) -> Linux:
+    if obj is None:
+        return Linux()
+    lx = _object(obj, where)
+    namespaces = []
+    for i, item in enumerate(_list(lx.get("namespaces"), f"{where}.namespaces")):
+        ns = _object(item, f"{where}.namespaces[{i}]")
+        kind = _string(ns.get("type"), f"{where}.namespaces[{i}].type", required=True)
+        if kind not in NAMESPACE_TYPES:
+            raise SpecError(
+                f"{where}.namespaces[{i}].type",
+                f"unknown namespace {kind!r} (known: {', '.join(NAMESPACE_TYPES)})",
+            )
+        if any(n.type == kind for n in namespaces):
+            raise SpecError(f"{where}.namespaces[{i}].type", f"namespace {kind!r} given twice")
+        namespaces.append(Namespace(kind, _string(ns.get("path"), f"{where}.namespaces[{i}].path")))
+    uid_maps = _id_mappings(lx.get("uidMappings"), f"{where}.uidMappings")
+    gid_maps = _id_mappings(lx.get("gidMappings"), f"{where}.gidMappings")
+    if (uid_maps or gid_maps) and not any(n.type == "user" for n in namespaces):
+        raise SpecError(f"{where}.uidMappings", "id mappings need a user namespace in linux.namespaces")
+    resources = lx.get("resources")
+    seccomp = lx.get("seccomp")
+    return Linux(
+        namespaces=tuple(namespaces),
+        uid_mappings=uid_maps,
+        gid_mappings=gid_maps,
+        sysctl=_string_map(lx.get("sysctl"), f"{where}.sysctl"),
+        cgroups_path=_string(lx.get("cgroupsPath"), f"{where}.cgroupsPath"),
+        masked_paths=tuple(_list(lx.get("maskedPaths"), f"{where}.maskedPaths")),
+        readonly_paths=tuple(_list(lx.get("readonlyPaths"), f"{where}.readonlyPaths")),
+        resources=None if resources is None else _object(resources, f"{where}.resources"),
+        seccomp=None if seccomp is None else _object(seccomp, f"{where}.seccomp"),
+    )
+
+
+def _id_mappings(obj: object, where: str) -> tuple[IdMapping, ...]:
+    out = []
+    for i, item in enumerate(_list(obj, where)):
+        m = _object(item, f"{where}[{i}]")
+        out.append(
+            IdMapping(
+                container_id=_int(m.get("containerID"), f"{where}[{i}].containerID", 0, _MAX_ID),
+                host_id=_int(m.get("hostID"), f"{where}[{i}].hostID", 0, _MAX_ID),
+                size=_int(m.get("size"), f"{where}[{i}].size", 1, _MAX_ID + 1),
+            )
+        )
+    return tuple(out)
+
+
+# Typed field readers: each names the field in its error.
+
+
+def _object(obj: object, where: str) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise SpecError(where, f"must be a JSON object, not {_kind(obj)}")
+    return obj
+
+
+def _list(obj: object, where: str) -> list[Any]:
+    if obj is None:
+        return []
+    if not isinstance(obj, list):
+        raise SpecError(where, f"must be a JSON array, not {_kind(obj)}")
+    return obj
+
+
+def _string(obj: object, where: str, *, required: bool = False) -> str:
+    if obj is None:
+        if required:
+            raise SpecError(where, "is required")
+        return ""
+    if not isinstance(obj, str):
+        raise SpecError(where, f"must be a string, not {_kind(obj)}")
+    return obj
+
+
+def _string_map(obj: object, where: str) -> dict[str, str]:
+    if obj is None:
+        return {}
+    d = _object(obj, where)
+    for key, value in d.items():
+        _string(value, f"{where}.{key}")
+    return dict(d)
+
+
+def _bool(obj: object, where: str) -> bool:
+    if obj is None:
+        return False
+    if not isinstance(obj, bool):
+        raise SpecError(where, f"must be true or false, not {_kind(obj)}")
+    return obj
+
+
+def _int(obj: object, where: str, low: int, high: int) -> int:
+    if obj is None:
+        raise SpecError(where, "is required")
+    if isinstance(obj, bool) or not isinstance(obj, int) or not low <= obj <= high:
+        raise SpecError(where, f"must be an integer in [{low}, {high}], not {json.dumps(obj)}")
+    return obj
+
+
+def _optional_int(obj: object, where: str, low: int, high: int) -> int | None:
+    return None if obj is None else _int(obj, where, low, high)
+
+
+def _id(obj: object, where: str) -> int:
+    if isinstance(obj, bool) or not isinstance(obj, int) or not 0 <= obj <= _MAX_ID:
+        raise SpecError(where, f"must be a non-negative integer below 2^32-1, not {json.dumps(obj)}")
+    return obj
+
+
+def _kind(obj: object) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(obj), f"a number ({json.dumps(obj)})"
+    )
