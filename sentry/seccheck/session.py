@@ -15,11 +15,12 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf.message import Message
 
 from sentry.seccheck import hooks
-from sentry.seccheck.config import SessionConfig
+from sentry.seccheck.config import SessionConfig, load_pod_init_config
 from sentry.seccheck.sinks import Sink
 from sentry.seccheck.sinks.null import NullSink
 from sentry.seccheck.sinks.remote import RemoteSink, SinkSetupError, connect_remote
@@ -43,6 +44,10 @@ class Session:
     def emit(self, message_type: int, message: Message) -> None:
         for sink in self.sinks:
             sink.emit(message_type, message)
+
+    def describe(self) -> dict[str, Any]:
+        """The session as `trace list` shows it (JSON-able, to cross the control channel)."""
+        return {"name": self.name, "sinks": [{"name": s.name, "dropped": s.dropped} for s in self.sinks]}
 
     def close(self) -> None:
         for sink in self.sinks:
@@ -114,14 +119,27 @@ def delete(name: str) -> None:
     old.close()
 
 
-def current() -> Session | None:
-    return _current
+def describe_all() -> list[dict[str, Any]]:
+    """Every session (zero or one), described for `trace list`."""
+    session = _current
+    return [] if session is None else [session.describe()]
 
 
-def list_text(sessions: Sequence[Session]) -> str:
-    """What `trace list` prints: runsc's SESSIONS listing with each sink's drops."""
+def list_text(sessions: Sequence[dict[str, Any]]) -> str:
+    """What `trace list` prints from `describe_all()`: runsc's SESSIONS listing with each sink's drops."""
     lines = [f"SESSIONS ({len(sessions)})"]
     for s in sessions:
-        lines.append(f'"{s.name}"')
-        lines.extend(f'\tSink: "{sink.name}", dropped: {sink.dropped}' for sink in s.sinks)
+        lines.append(f'"{s["name"]}"')
+        lines.extend(f'\tSink: "{sink["name"]}", dropped: {sink["dropped"]}' for sink in s["sinks"])
     return "\n".join(lines) + "\n"
+
+
+def pod_init_session(path: str) -> tuple[SessionConfig, list[int | None]] | None:
+    """Outside the Sentry, at sandbox creation: the `--pod-init-config` session and its sink fds.
+
+    The Sentry must `create` it before the app's first instruction so no early point is lost.
+    """
+    config = load_pod_init_config(path)
+    if config is None:
+        return None
+    return config, setup_sinks(config)

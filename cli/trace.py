@@ -1,0 +1,107 @@
+"""`kvmsandbox trace`: runsc's trace session commands.
+
+`metadata` needs no sandbox. `create`, `delete`, `list` and `procfs` talk to
+a running sandbox through its control channel (TraceControl below). `create`
+validates the session file and connects the remote sinks here, outside the
+sandbox, then hands the connected fds over: the Sentry makes no host sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Protocol
+
+import click
+
+from sentry.seccheck import points, session
+from sentry.seccheck.config import ConfigError, load_session_file
+from sentry.seccheck.sinks.remote import SinkSetupError
+
+
+class TraceControl(Protocol):
+    """What a sandbox's control channel offers the trace commands (runsc's containerManager RPCs)."""
+
+    def create_trace_session(self, config: dict[str, Any], fds: list[int | None], force: bool) -> None: ...
+
+    def delete_trace_session(self, name: str) -> None: ...
+
+    def list_trace_sessions(self) -> list[dict[str, Any]]: ...
+
+    def procfs_dump(self) -> list[dict[str, Any]]: ...
+
+
+def sandbox_control(root: str, container_id: str) -> TraceControl:
+    """The control channel of the sandbox running `container_id` under `root`.
+
+    No sandbox process serves trace requests yet (the OCI runtime wires this
+    up, issue 7), so every container ID is unknown for now.
+    """
+    raise click.ClickException(f'container "{container_id}" not found (under {root})')
+
+
+def _root(ctx: click.Context) -> str:
+    return getattr(ctx.find_root().obj, "root", "")
+
+
+@click.group("trace")
+def trace() -> None:
+    """Manage trace sessions of a sandbox (runtime monitoring)."""
+
+
+@trace.command("metadata")
+def metadata() -> None:
+    """List the trace points and sinks a session may use."""
+    click.echo(points.metadata_text(), nl=False)
+
+
+@trace.command("create")
+@click.option("--config", "config_path", required=True, help="Session file (JSON; or a pod-init-config file).")
+@click.option("--force", is_flag=True, help="Replace the session if one exists.")
+@click.argument("container_id")
+@click.pass_context
+def create(ctx: click.Context, config_path: str, force: bool, container_id: str) -> None:
+    """Create a trace session in the sandbox of CONTAINER_ID."""
+    try:
+        config = load_session_file(config_path)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    control = sandbox_control(_root(ctx), container_id)
+    try:
+        fds = session.setup_sinks(config)
+    except SinkSetupError as e:
+        raise click.ClickException(f"{e} (set ignore_setup_error to start without it)") from None
+    try:
+        control.create_trace_session(config.raw, fds, force)
+    finally:
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
+    click.echo(f'Trace session "{config.name}" created.')
+
+
+@trace.command("delete")
+@click.option("--name", required=True, help="Session name (Default).")
+@click.argument("container_id")
+@click.pass_context
+def delete(ctx: click.Context, name: str, container_id: str) -> None:
+    """Delete the trace session NAME in the sandbox of CONTAINER_ID."""
+    sandbox_control(_root(ctx), container_id).delete_trace_session(name)
+    click.echo(f'Trace session "{name}" deleted.')
+
+
+@trace.command("list")
+@click.argument("container_id")
+@click.pass_context
+def list_sessions(ctx: click.Context, container_id: str) -> None:
+    """List the trace sessions of the sandbox of CONTAINER_ID with each sink's dropped count."""
+    sessions = sandbox_control(_root(ctx), container_id).list_trace_sessions()
+    click.echo(session.list_text(sessions), nl=False)
+
+
+@trace.command("procfs")
+@click.argument("container_id")
+@click.pass_context
+def procfs(ctx: click.Context, container_id: str) -> None:
+    """Dump the procfs state of every process in the sandbox of CONTAINER_ID as JSON."""
+    click.echo(json.dumps(sandbox_control(_root(ctx), container_id).procfs_dump(), indent=2))
