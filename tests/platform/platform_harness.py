@@ -352,6 +352,29 @@ class App:
         self._frames.clear()
 
 
+class AppThreads:
+    """body(app) in one thread per app; join() re-raises the first failure in the test's thread."""
+
+    def __init__(self, apps, body):
+        self.errors = []
+        self.threads = [threading.Thread(target=self._target, args=(body, app)) for app in apps]
+        for thread in self.threads:
+            thread.start()
+
+    def _target(self, body, app):
+        try:
+            body(app)
+        except BaseException as exc:  # noqa: BLE001 - pytest.fail raises a BaseException
+            self.errors.append(exc)
+
+    def join(self, timeout=60):
+        for thread in self.threads:
+            thread.join(timeout)
+            assert not thread.is_alive(), f"an app thread is still running after {timeout} s"
+        if self.errors:
+            raise self.errors[0]
+
+
 @dataclasses.dataclass
 class ScanResult:
     """What scan.S found: page -> HIT_* flags, for every page it could read."""

@@ -26,6 +26,7 @@ from platform_harness import (
     STACK_TOP,
     SYS_REPORT,
     TEST_VA,
+    AppThreads,
     fake_page_table,
     new_marker,
     open_platform,
@@ -252,3 +253,31 @@ def test_private_page_is_per_address_space(platform, make_app, rng):
             assert not (isinstance(event, Syscall) and event.args[0] == value), (
                 f"window {w}: another address space reads the first one's private page"
             )
+
+
+def test_concurrent_threads_never_see_kernel_tables(platform, make_app, rng):
+    """Two threads of one app scan the kernel direct map, the queue pages and the windows at the same
+    time. Every read fault of one goes through the trampoline's slow path (kernel tables, queued
+    page-table writes) while the other keeps reading: the kernel-only pages must stay invisible to
+    the other vCPU throughout (each vCPU needs its own top-level table for that)."""
+    first = make_app("scan")
+    second = first.new_thread()
+    marker = new_marker(rng)
+    first.alloc(1, marker * (PAGE_SIZE // 16))
+    window_span = (RING0_BASE, RING0_BASE + WINDOWS * WINDOW_SIZE, PAGE_SIZE)
+    ranges = [(PTMAP_BASE, PTMAP_BASE + 2 * MIB, PAGE_SIZE), window_span] * 3
+    results = {}
+
+    def body(app):
+        # no writes: the two threads would race on each other's private pages
+        results[id(app)] = scan(app, ranges, marker, try_write=False)
+
+    AppThreads([first, second], body).join()
+    for app in (first, second):
+        result = results[id(app)]
+        assert not result.with_flag(HIT_MARKER) and not result.with_flag(HIT_TABLE)
+        for page in result.with_flag(HIT_READ):
+            assert page >= RING0_BASE, f"kernel direct map page {page:#x} readable"
+            offset = (page - RING0_BASE) % WINDOW_SIZE
+            assert offset in READABLE_OFFSETS, f"ring0 page {page:#x} (offset {offset:#x}) readable"
+        assert result.read_faults >= 3 * 512, "the scan did not fault on the direct map"

@@ -8,34 +8,11 @@ import threading
 import time
 
 import pytest
-from platform_harness import SYS_REPORT, TEST_VA, App, H
+from platform_harness import SYS_REPORT, TEST_VA, App, AppThreads, H
 
 from kvmsandbox.platform import PAGE_SIZE, Access, Fault, Interrupted
 
 ROUNDS = 2000
-
-
-class AppThreads:
-    """body(app) in one thread per app; join() re-raises the first failure in the test's thread."""
-
-    def __init__(self, apps, body):
-        self.errors = []
-        self.threads = [threading.Thread(target=self._target, args=(body, app)) for app in apps]
-        for thread in self.threads:
-            thread.start()
-
-    def _target(self, body, app):
-        try:
-            body(app)
-        except BaseException as exc:  # noqa: BLE001 - pytest.fail raises a BaseException
-            self.errors.append(exc)
-
-    def join(self, timeout=60):
-        for thread in self.threads:
-            thread.join(timeout)
-            assert not thread.is_alive(), f"an app thread is still running after {timeout} s"
-        if self.errors:
-            raise self.errors[0]
 
 
 def run_in_threads(apps, body):
