@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import pytest
 from platform_harness import MASK64, SIGILL, SYS_EXIT, SYS_REPORT, H
 
 from kvmsandbox.platform import GPR_NAMES, RFLAGS_FIXED, Access, Fault, Syscall
@@ -14,7 +15,7 @@ GPRS = GPR_NAMES
 XMM_OFFSET = 160  # XMM0 in the legacy XSAVE area
 
 
-def host_has_avx() -> bool:
+def host_has_avx() -> bool:  # noqa: D103
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("flags"):
             return "avx" in line.split()
@@ -254,3 +255,50 @@ def test_fs_and_gs_base_survive_round_trips(make_app, rng):
         assert isinstance(event, Fault) and event.signo == SIGILL, app.describe(event)
         event = app.run_at(probe)
         assert isinstance(event, Syscall) and event.args[0] == want, f"after a fault: {app.describe(event)}"
+
+
+def host_has(flag: str) -> bool:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return flag in line.split()
+    return False
+
+
+def test_avx512_state_survives_round_trips(make_app, rng):
+    """ZMM0-31 and k0-7 survive 200 round trips (glibc's string functions use ymm16-31 and opmasks
+    on CPUs that have them); skipped only where the host has no AVX-512."""
+    if not (host_has("avx512f") and host_has("avx512bw")):
+        pytest.skip("the host has no AVX-512F/BW")
+    count = 200
+    app = make_app("avx512")
+    zseeds = rng.randbytes(32 * 64)
+    kseeds = rng.randbytes(8 * 8)
+    app.set_u64(H["Z_COUNT"], count)
+    app.set_bytes(H["Z_SEEDS"], zseeds)
+    app.set_bytes(H["Z_KSEEDS"], kseeds)
+    event = app.expect_syscall(SYS_REPORT)
+    assert event.args[0] == 1, f"AVX-512 not usable in the app (XCR0 {event.args[1]:#x})"
+    ticks = 0
+
+    def check(i):
+        saved = app.mf.read(app.data_off + H["Z_SAVE"], 32 * 64)
+        for k in range(32):
+            j = (k + i) % 32
+            assert saved[64 * k : 64 * k + 64] == zseeds[64 * j : 64 * j + 64], (
+                f"iteration {i}: zmm{k} changed"
+            )
+        ksaved = app.mf.read(app.data_off + H["Z_KSAVE"], 64)
+        for k in range(8):
+            j = (k + i) % 8
+            assert ksaved[8 * k : 8 * k + 8] == kseeds[8 * j : 8 * j + 8], f"iteration {i}: k{k} changed"
+
+    def tick(event, regs):
+        nonlocal ticks
+        if ticks:
+            check(ticks - 1)
+        ticks += 1
+        return rng.getrandbits(64)
+
+    assert app.run({H["SYS_TICK"]: tick}) == 0
+    assert ticks == count
+    check(count - 1)

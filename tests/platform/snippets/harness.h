@@ -84,3 +84,11 @@
 #define P_SKIP_ROUNDS   2           /* start-up rounds not counted */
 #define SPIN_COUNTER    0x100
 #define SPIN_STOP       0x108
+
+/* avx512.S (offsets from DATA_VA) */
+#define Z_COUNT         0x000
+#define Z_ITER          0x008
+#define Z_SEEDS         0x1000      /* 32 x 64 bytes */
+#define Z_KSEEDS        0x1800      /* 8 x 8 bytes */
+#define Z_SAVE          0x2000      /* zmm0-31 after each syscall */
+#define Z_KSAVE         0x2800      /* k0-7 after each syscall */
