@@ -15,10 +15,11 @@ GPRS = GPR_NAMES
 XMM_OFFSET = 160  # XMM0 in the legacy XSAVE area
 
 
-def host_has_avx() -> bool:  # noqa: D103
+def host_has(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists a CPU feature flag."""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("flags"):
-            return "avx" in line.split()
+            return flag in line.split()
     return False
 
 
@@ -53,7 +54,7 @@ def test_avx_usable_when_the_host_has_it(make_app, rng):
     setup_regs_snippet(app, rng, 0)
     assert app.run() == 0
     use_avx, xcr0 = app.data_u64s(H["R_USE_AVX"], 2)
-    if host_has_avx():
+    if host_has("avx"):
         assert use_avx == 1, f"host has AVX, the app does not (XCR0 {xcr0:#x})"
     assert xcr0 & 1, f"XCR0 {xcr0:#x} lacks x87 state"
 
@@ -106,7 +107,7 @@ def test_registers_survive_1000_round_trips(make_app, rng):
     assert status == 0, f"the app found a register changed: {fail_detail(app)}"
     assert app.data_u64(H["R_ITER"]) == count
     assert app.data_u64s(H["R_LOG"], count) == returns, "the app did not get the returned rax values"
-    if host_has_avx():
+    if host_has("avx"):
         assert app.data_u64(H["R_USE_AVX"]) == 1, "YMM upper halves were not tested: no AVX in the app"
 
 
@@ -255,13 +256,6 @@ def test_fs_and_gs_base_survive_round_trips(make_app, rng):
         assert isinstance(event, Fault) and event.signo == SIGILL, app.describe(event)
         event = app.run_at(probe)
         assert isinstance(event, Syscall) and event.args[0] == want, f"after a fault: {app.describe(event)}"
-
-
-def host_has(flag: str) -> bool:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return flag in line.split()
-    return False
 
 
 def test_avx512_state_survives_round_trips(make_app, rng):
