@@ -105,16 +105,19 @@ class PipeFile(FileDescription):
         def attempt() -> int | None:
             nonlocal done
             with pipe.lock:
-                if pipe.readers == 0:
-                    task.send_signal(signal.SIGPIPE)
-                    if done:
-                        return done
-                    raise Errno(errno.EPIPE)
-                space = CAPACITY - len(pipe.buf)
-                remaining = len(data) - done
-                n = 0 if remaining <= PIPE_BUF and space < remaining else min(space, remaining)
-                pipe.buf += data[done : done + n]
-                done += n
+                broken = pipe.readers == 0
+                if not broken:
+                    space = CAPACITY - len(pipe.buf)
+                    remaining = len(data) - done
+                    n = 0 if remaining <= PIPE_BUF and space < remaining else min(space, remaining)
+                    pipe.buf += data[done : done + n]
+                    done += n
+            if broken:
+                # Signalled outside the pipe lock: the kernel takes its own lock to queue it.
+                task.send_signal(signal.SIGPIPE)
+                if done:
+                    return done
+                raise Errno(errno.EPIPE)
             if n:
                 pipe.waitq.notify(POLLIN)
             if done == len(data):
