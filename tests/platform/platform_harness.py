@@ -153,6 +153,7 @@ class Watchdog:
 
     def arm(self, seconds: float) -> None:
         with self._cond:
+            self.fired = False
             self._deadline = time.monotonic() + seconds
             self._cond.notify()
 

@@ -188,3 +188,15 @@ def test_change_reaches_a_running_thread_at_once(make_app, rng, change):
     assert event.addr == TEST_VA + 0x40, app.describe(event)
     count = app.data_u64(H["SPIN_COUNTER"])
     assert count - returned_at <= 1, f"{count - returned_at} accesses completed after {change}() returned"
+
+
+def test_watchdog_turns_a_hang_into_a_failure(make_app):
+    """The suite's own guard: a switch that never returns on its own (the app spins forever) is
+    interrupted by the harness watchdog and fails the test instead of hanging the run."""
+    app = make_app("spin")
+    start = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match="watchdog"):
+        app.switch(timeout=0.3)
+    assert time.monotonic() - start < 5, "the watchdog's interrupt took seconds to land"
+    app.set_u64(H["SPIN_STOP"], 1)
+    assert app.run() == app.data_u64(H["SPIN_COUNTER"])
