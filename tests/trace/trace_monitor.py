@@ -14,6 +14,7 @@ import os
 import socket
 import struct
 import threading
+import time
 
 HANDSHAKE_V1 = b"\x08\x01"  # field 1 (version), varint 1
 
@@ -60,6 +61,15 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         if not byte & 0x80:
             return result, pos
         shift += 7
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:
+    """Poll until predicate() is true; the monitor reads on its own thread."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.005)
 
 
 def signed64(value: int) -> int:
