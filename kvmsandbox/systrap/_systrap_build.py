@@ -22,6 +22,7 @@ ffibuilder.cdef(
     uint32_t systrap_mxcsr_mask(void);
     unsigned long systrap_hwcap2(void);
     int systrap_sud_errno(void);
+    int64_t systrap_wait_ack(int ack_fd, int pid_fd, int timeout_ms);
     """
 )
 
@@ -31,6 +32,7 @@ ffibuilder.set_source(
     #include <cpuid.h>
     #include <errno.h>
     #include <linux/futex.h>
+    #include <poll.h>
     #include <stdint.h>
     #include <string.h>
     #include <sys/auxv.h>
@@ -119,6 +121,29 @@ ffibuilder.set_source(
         __asm__ volatile("fxsave %0" : "=m"(area));
         memcpy(&mask, area + 28, 4);
         return mask ? mask : 0xffbf;
+    }
+
+    /* Wait for the stub's acknowledgement on its eventfd: the value read,
+       -1 if the stub died first (its pidfd is readable), 0 on timeout. */
+    int64_t systrap_wait_ack(int ack_fd, int pid_fd, int timeout_ms)
+    {
+        struct pollfd fds[2] = {{ack_fd, POLLIN, 0}, {pid_fd, POLLIN, 0}};
+        uint64_t value;
+        for (;;) {
+            int n = poll(fds, 2, timeout_ms);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return 0;
+            if (fds[0].revents & POLLIN) {
+                if (read(ack_fd, &value, sizeof(value)) == sizeof(value))
+                    return (int64_t)value;
+                if (errno == EINTR || errno == EAGAIN)
+                    continue;
+                return 0;
+            }
+            return -1;
+        }
     }
 
     unsigned long systrap_hwcap2(void)

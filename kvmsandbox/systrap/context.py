@@ -56,7 +56,6 @@ X86_TRAP_PF = 14
 _INTERRUPTED = Interrupted()
 SIGSYS, SIGCHLD = int(signal.SIGSYS), int(signal.SIGCHLD)
 STATE_APP, STATE_EVENT = layout.STATE_APP, layout.STATE_EVENT
-handoff = lib.systrap_handoff
 
 
 class SystrapContext(Context):
@@ -136,7 +135,7 @@ class SystrapContext(Context):
         view = thread.stub.view
         off = thread.offset
         while True:
-            state = handoff(thread.state, STATE_APP, WAIT_SLICE_NS, self._spin_ns)
+            state = lib.systrap_handoff(thread.state, STATE_APP, WAIT_SLICE_NS, self._spin_ns)
             while state == STATE_APP:
                 self._check_stuck(thread.stub)
                 state = lib.systrap_wait(thread.state, STATE_APP, WAIT_SLICE_NS, self._spin_ns)

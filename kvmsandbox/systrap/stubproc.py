@@ -140,11 +140,6 @@ class Stub:
             self._write_control_area(filters, fsgsbase)
             self.pid = spawn(self._spawn, memfd)
             self.pidfd = os.pidfd_open(self.pid)
-            self._poller = select.poll()
-            self._poller.register(self.pidfd, select.POLLIN)
-            self._ack_poller = select.poll()
-            self._ack_poller.register(self.ack_fd, select.POLLIN)
-            self._ack_poller.register(self.pidfd, select.POLLIN)
         except BaseException:
             self.close()
             raise
@@ -186,7 +181,8 @@ class Stub:
     def alive(self) -> bool:
         if self.dead:
             return False
-        if self._poller.poll(0):
+        readable, _, _ = select.select([self.pidfd], [], [], 0)  # stateless: safe from any thread
+        if readable:
             self.dead = True
         return not self.dead
 
@@ -234,17 +230,14 @@ class Stub:
         return result
 
     def _wait_ack(self) -> int:
-        deadline = time.monotonic() + REQUEST_TIMEOUT_S
-        while True:
-            ready = dict(self._ack_poller.poll(max(0, deadline - time.monotonic()) * 1000))
-            if self.ack_fd in ready:
-                return _U64.unpack(os.read(self.ack_fd, 8))[0]
-            if self.pidfd in ready:
-                self.dead = True
-                self.check_alive()
-            if time.monotonic() >= deadline:
-                self.kill()
-                raise StubDied(f"systrap stub {self.pid} did not answer a request")
+        ack = lib.systrap_wait_ack(self.ack_fd, self.pidfd, int(REQUEST_TIMEOUT_S * 1000))
+        if ack > 0:
+            return ack
+        if ack < 0:
+            self.dead = True
+            self.check_alive()
+        self.kill()
+        raise StubDied(f"systrap stub {self.pid} did not answer a request")
 
     def mm(self, nr: int, *args: int) -> None:
         self.request(layout.OP_SYSCALL, nr, *args)
