@@ -227,3 +227,39 @@ def test_single_step_traps_after_one_instruction(make_app):
     app.regs.rflags &= ~TF
     event = app.switch()
     assert isinstance(event, Syscall) and event.nr == SYS_REPORT, app.describe(event)
+
+
+@pytest.mark.parametrize(
+    "rip",
+    [0, 0x0000_8000_0000_0000, 0xFFFF_8000_0000_1000, 0xFFFF_FFFF_FFFF_F000],
+    ids=["null", "non-canonical", "kernel-half", "top-page"],
+)
+def test_sentry_set_bad_rip_is_a_fault(make_app, rip):
+    """A RIP the Sentry sets to an unusable address (a forged sigreturn frame, say), non-canonical
+    included (the SYSRET hazard), gives the app SIGSEGV at that RIP; the platform carries on."""
+    app = make_app("faults")
+    app.regs.rip = rip
+    event = app.switch()
+    assert isinstance(event, Fault) and event.signo == SIGSEGV, app.describe(event)
+    assert app.regs.rip == rip, f"rip {app.regs.rip:#x} after jumping to {rip:#x}: {app.describe(event)}"
+    resume_and_report(app, "probe_report")
+
+
+@pytest.mark.parametrize(
+    "rsp", [0, 0x7FF0, 0x0000_8000_0000_0000, 0xFFFF_8000_0000_0000 - 8, 0xFFFF_FFFF_FFFF_FFF8]
+)
+@pytest.mark.parametrize(
+    ("probe", "signo"), [("probe_report", 0), ("ud_probe", SIGILL), ("int3_probe", SIGTRAP)]
+)
+def test_bad_user_stack_does_not_matter(make_app, rsp, probe, signo):
+    """Syscalls and exceptions never use the app's stack: with rsp unmapped, non-canonical or in the
+    kernel half they are reported normally, with that exact rsp, and the app resumes."""
+    app = make_app("faults")
+    event = app.run_at(probe, rsp=rsp)
+    if signo:
+        assert isinstance(event, Fault) and event.signo == signo, app.describe(event)
+    else:
+        assert isinstance(event, Syscall) and event.nr == SYS_REPORT, app.describe(event)
+    assert app.regs.rsp == rsp, f"rsp {app.regs.rsp:#x}, the app had {rsp:#x}"
+    resume_and_report(app, "probe_report")
+    assert app.regs.rsp == rsp
