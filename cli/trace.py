@@ -8,8 +8,10 @@ sandbox, then hands the connected fds over: the Sentry makes no host sockets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import click
@@ -19,8 +21,16 @@ from sentry.seccheck.config import ConfigError, load_session_file
 from sentry.seccheck.sinks.remote import SinkSetupError
 
 
+class TraceControlError(Exception):
+    """The sandbox refused a trace request; the message is what the user sees."""
+
+
 class TraceControl(Protocol):
-    """What a sandbox's control channel offers the trace commands (runsc's containerManager RPCs)."""
+    """What a sandbox's control channel offers the trace commands (runsc's containerManager RPCs).
+
+    A refused request (a session already exists, no session by that name)
+    raises TraceControlError.
+    """
 
     def create_trace_session(self, config: dict[str, Any], fds: list[int | None], force: bool) -> None: ...
 
@@ -44,6 +54,15 @@ def _root(ctx: click.Context) -> str:
     return getattr(ctx.find_root().obj, "root", "")
 
 
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """A refused request becomes one error line and exit status 1."""
+    try:
+        yield
+    except TraceControlError as e:
+        raise click.ClickException(str(e)) from None
+
+
 @click.group("trace")
 def trace() -> None:
     """Manage trace sessions of a sandbox (runtime monitoring)."""
@@ -56,7 +75,9 @@ def metadata() -> None:
 
 
 @trace.command("create")
-@click.option("--config", "config_path", required=True, help="Session file (JSON; or a pod-init-config file).")
+@click.option(
+    "--config", "config_path", required=True, help="Session file (JSON; or a pod-init-config file)."
+)
 @click.option("--force", is_flag=True, help="Replace the session if one exists.")
 @click.argument("container_id")
 @click.pass_context
@@ -72,7 +93,8 @@ def create(ctx: click.Context, config_path: str, force: bool, container_id: str)
     except SinkSetupError as e:
         raise click.ClickException(f"{e} (set ignore_setup_error to start without it)") from None
     try:
-        control.create_trace_session(config.raw, fds, force)
+        with _reported():
+            control.create_trace_session(config.raw, fds, force)
     finally:
         for fd in fds:
             if fd is not None:
@@ -86,7 +108,8 @@ def create(ctx: click.Context, config_path: str, force: bool, container_id: str)
 @click.pass_context
 def delete(ctx: click.Context, name: str, container_id: str) -> None:
     """Delete the trace session NAME in the sandbox of CONTAINER_ID."""
-    sandbox_control(_root(ctx), container_id).delete_trace_session(name)
+    with _reported():
+        sandbox_control(_root(ctx), container_id).delete_trace_session(name)
     click.echo(f'Trace session "{name}" deleted.')
 
 
@@ -95,7 +118,8 @@ def delete(ctx: click.Context, name: str, container_id: str) -> None:
 @click.pass_context
 def list_sessions(ctx: click.Context, container_id: str) -> None:
     """List the trace sessions of the sandbox of CONTAINER_ID with each sink's dropped count."""
-    sessions = sandbox_control(_root(ctx), container_id).list_trace_sessions()
+    with _reported():
+        sessions = sandbox_control(_root(ctx), container_id).list_trace_sessions()
     click.echo(session.list_text(sessions), nl=False)
 
 
@@ -104,4 +128,6 @@ def list_sessions(ctx: click.Context, container_id: str) -> None:
 @click.pass_context
 def procfs(ctx: click.Context, container_id: str) -> None:
     """Dump the procfs state of every process in the sandbox of CONTAINER_ID as JSON."""
-    click.echo(json.dumps(sandbox_control(_root(ctx), container_id).procfs_dump(), indent=2))
+    with _reported():
+        dump = sandbox_control(_root(ctx), container_id).procfs_dump()
+    click.echo(json.dumps(dump, indent=2))
