@@ -126,8 +126,9 @@ def clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int, t
         with contextlib.suppress(Errno):
             task.mm.write_u32(parent_tid, tid)
     if flags & CLONE_CHILD_SETTID:
-        with contextlib.suppress(Errno):
-            mm.write_u32(child_tid, tid)
+        # Written by the child itself when it first runs (Linux's schedule_tail), so the
+        # child's address space is only ever changed from its own threads before it runs.
+        child.set_child_tid = child_tid
     if flags & CLONE_VFORK:
         child.vfork_parent = task
     child.start()

@@ -9,6 +9,7 @@ which a signal interrupts by setting the task's wake event (and
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import threading
@@ -70,6 +71,7 @@ class Task:
         self.stopped = False
         # Thread bookkeeping.
         self.clear_child_tid = 0
+        self.set_child_tid = 0
         self.robust_list = (0, 0)
         self.vfork_parent: Task | None = None
         self.exit_queue = WaitQueue()
@@ -168,6 +170,9 @@ class Task:
 
         try:
             self.ctx = self.kernel.platform.new_context()
+            if self.set_child_tid:
+                with contextlib.suppress(Errno):
+                    self.mm.write_u32(self.set_child_tid, self.tid)
             while not self.killed:
                 if self.pending.mask or self.tg.pending.mask or self.restart or self.tg.stopping:
                     delivery.handle_signals(self)

@@ -570,13 +570,11 @@ class MM:
             child.pages = dict(self.pages)
             for frame in self.pages.values():
                 self.frames.ref(frame)
+            self._asp_reduced()
             for vma in self.vmas:
-                if (
-                    vma.prot & PROT_WRITE
-                    and not vma.shared
-                    and any(True for _ in self._pages_in(vma.start, vma.end))
-                ):
-                    self.asp.protect(vma.start, vma.length, Access((vma.prot & ~PROT_WRITE) | PROT_READ))
+                if vma.prot & PROT_WRITE and not vma.shared:
+                    for start, end in self._present_runs(vma.start, vma.end):
+                        self.asp.protect(start, end - start, Access((vma.prot & ~PROT_WRITE) | PROT_READ))
             child.brk_start, child.brk = self.brk_start, self.brk
             child.stack_limit, child.as_limit = self.stack_limit, self.as_limit
             child.arg_start, child.arg_end = self.arg_start, self.arg_end

@@ -51,22 +51,10 @@ def sys_sysinfo(task: Task, addr: int) -> int:
     uptime = int(time.monotonic() - kernel.boot_monotonic)
     total = kernel.platform.memory_file.size
     used = kernel.platform.memory_file.allocated_bytes
+    # struct sysinfo: uptime, loads[3], totalram, freeram, sharedram, bufferram, totalswap, freeswap,
+    # procs (u16), pad, totalhigh, freehigh, mem_unit (u32).
     data = struct.pack(
-        "<q3QQQQQQH2xQQI",
-        uptime,
-        0,
-        0,
-        0,
-        total,
-        total - used,
-        0,
-        0,
-        0,
-        0,
-        len(kernel.tasks),
-        0,
-        0,
-        1,
+        "<q3Q6QH6xQQI", uptime, 0, 0, 0, total, total - used, 0, 0, 0, 0, len(kernel.tgs), 0, 0, 1
     )
     task.mm.copy_out(addr, data.ljust(112, b"\0"))
     return 0
