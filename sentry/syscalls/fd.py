@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import struct
 
 from sentry.errors import Errno
@@ -309,3 +310,103 @@ def sys_fadvise64(task, fd, offset, length, advice) -> int:
     if u32(advice) > 5:
         raise Errno(errno.EINVAL)
     return 0
+
+
+RWF_SUPPORTED = 0x1 | 0x2 | 0x4 | 0x10  # HIPRI, DSYNC, SYNC, APPEND: no-ops or handled by O_APPEND
+CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
+FALLOC_FL_KEEP_SIZE = 1
+MFD_CLOEXEC, MFD_ALLOW_SEALING = 1, 2
+MFD_NAME_MAX = 249
+
+
+def _rwf(flags: int) -> None:
+    if u32(flags) & ~RWF_SUPPORTED:
+        raise Errno(errno.EOPNOTSUPP)
+
+
+def sys_preadv2(task, fd, iov, iovcnt, pos_l, pos_h, flags) -> int:
+    """x86-64 passes the whole offset in pos_l; -1 means the file's own offset."""
+    _rwf(flags)
+    if s64(pos_l) == -1:
+        return sys_readv(task, fd, iov, iovcnt)
+    return sys_preadv(task, fd, iov, iovcnt, pos_l)
+
+
+def sys_pwritev2(task, fd, iov, iovcnt, pos_l, pos_h, flags) -> int:
+    _rwf(flags)
+    if s64(pos_l) == -1:
+        return sys_writev(task, fd, iov, iovcnt)
+    return sys_pwritev(task, fd, iov, iovcnt, pos_l)
+
+
+def sys_close_range(task, first, last, flags) -> int:
+    """CLOSE_RANGE_UNSHARE is accepted but the table is not unshared first."""
+    first, last, flags = u32(first), u32(last), u32(flags)
+    if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
+        raise Errno(errno.EINVAL)
+    for n in task.fds.fds():
+        if first <= n <= last:
+            if flags & CLOSE_RANGE_CLOEXEC:
+                task.fds.set_cloexec(n, True)
+            else:
+                task.fds.close(n)
+    return 0
+
+
+def sys_fallocate(task, fd, mode, offset, length) -> int:
+    """Mode 0 grows the file (tmpfs files are never sparse); KEEP_SIZE has nothing to reserve."""
+    file = get_file(task, fd)
+    mode, off, n = u32(mode), s64(offset), s64(length)
+    if off < 0 or n <= 0:
+        raise Errno(errno.EINVAL)
+    if mode & ~FALLOC_FL_KEEP_SIZE:
+        raise Errno(errno.EOPNOTSUPP)
+    if not file.writable:
+        raise Errno(errno.EBADF)
+    if isinstance(file, PipeFile):
+        raise Errno(errno.ESPIPE)
+    inode = file.loc.inode
+    if inode.is_dir():
+        raise Errno(errno.EISDIR)
+    if not stat.S_ISREG(inode.mode):
+        raise Errno(errno.ENODEV)
+    if not mode & FALLOC_FL_KEEP_SIZE and off + n > inode.stat().size:
+        inode.truncate(off + n)
+    return 0
+
+
+def sys_copy_file_range(task, fd_in, off_in, fd_out, off_out, length, flags) -> int:
+    if u32(flags):
+        raise Errno(errno.EINVAL)
+    src, dst = _readable(task, fd_in), _writable(task, fd_out)
+    n = io_count(length)
+    if off_in:
+        (pos_in,) = struct.unpack("<q", task.mm.copy_in(off_in, 8))
+        data = src.pread(task, n, _offset(pos_in))
+    else:
+        data = src.read(task, n)
+    if off_out:
+        (pos_out,) = struct.unpack("<q", task.mm.copy_in(off_out, 8))
+        written = dst.pwrite(task, data, _offset(pos_out)) if data else 0
+        task.mm.copy_out(off_out, struct.pack("<q", pos_out + written))
+    else:
+        written = dst.write(task, data) if data else 0
+    if off_in:
+        task.mm.copy_out(off_in, struct.pack("<q", pos_in + written))
+    return written
+
+
+def sys_memfd_create(task, name, flags) -> int:
+    """An unlinked tmpfs file; sealing is accepted but not enforced."""
+    flags = u32(flags)
+    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING):
+        raise Errno(errno.EINVAL)
+    label = task.mm.read_cstring(name, MFD_NAME_MAX + 1)
+    if len(label) > MFD_NAME_MAX:
+        raise Errno(errno.EINVAL)
+    file = task.kernel.vfs.memfd(task, label)
+    try:
+        return task.fds.install(file, cloexec=bool(flags & MFD_CLOEXEC))
+    except Errno:
+        file.decref()
+        raise

@@ -17,7 +17,7 @@ from sentry.syscalls.args import s32, s64, u32
 from sentry.syscalls.fsargs import at_location, get_file, parent_at, read_path, resolve_at
 from sentry.vfs.dirent import pack_dirent, pack_dirent64
 from sentry.vfs.mount import Location, path_of
-from sentry.vfs.permissions import W_OK, check_access
+from sentry.vfs.permissions import W_OK, X_OK, check_access
 from sentry.vfs.vfs import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 
 AT_NO_AUTOMOUNT = 0x800
@@ -26,7 +26,11 @@ AT_EACCESS = 0x200
 AT_STATX_SYNC_TYPE = 0x6000
 STATX__RESERVED = 0x80000000
 RENAME_NOREPLACE = 1
+CAP_CHOWN = 0
 CAP_FOWNER = 3
+CAP_SYS_CHROOT = 18
+AT_SYMLINK_FOLLOW = 0x400
+XATTR_NAME_MAX = 255
 # statfs f_type values.
 FS_MAGIC = {"tmpfs": 0x01021994, "devtmpfs": 0x01021994, "proc": 0x9FA0, "9p": 0x01021997}
 
@@ -342,20 +346,11 @@ def _utime(task, addr: int) -> tuple[int | None, int | None]:
     return out[0], out[1]
 
 
-def sys_utimensat(task, dirfd, pathname, times, flags) -> int:
-    flags = u32(flags)
-    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
-        raise Errno(errno.EINVAL)
-    atime, mtime = _utime(task, times)
-    if pathname:
-        loc = resolve_at(
-            task, dirfd, read_path(task, pathname), flags, follow=not flags & AT_SYMLINK_NOFOLLOW
-        )
-    else:
-        loc = get_file(task, dirfd).loc  # futimens()
+def _set_times(task, loc: Location, atime: int | None, mtime: int | None, explicit: bool) -> int:
+    """Owner (or CAP_FOWNER) may set any times; anyone who can write may set them to now."""
     st = loc.inode.stat()
     if task.creds.fsuid != st.uid and not task.creds.has_cap(CAP_FOWNER):
-        if times:
+        if explicit:
             raise Errno(errno.EPERM)
         check_access(task, st, W_OK)
     if loc.mount.readonly:
@@ -363,3 +358,236 @@ def sys_utimensat(task, dirfd, pathname, times, flags) -> int:
     if atime is not None or mtime is not None:
         loc.inode.set_times(atime, mtime)
     return 0
+
+
+def sys_utimensat(task, dirfd, pathname, times, flags) -> int:
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise Errno(errno.EINVAL)
+    atime, mtime = _utime(task, times)
+    if pathname:
+        path = read_path(task, pathname)
+        loc = resolve_at(task, dirfd, path, flags, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    else:
+        loc = get_file(task, dirfd).loc  # futimens()
+    return _set_times(task, loc, atime, mtime, bool(times))
+
+
+def _timevals(task, addr: int) -> tuple[int | None, int | None]:
+    if not addr:
+        now = time.time_ns()
+        return now, now
+    out = []
+    for sec, usec in struct.iter_unpack("<qq", task.mm.copy_in(addr, 32)):
+        if not 0 <= usec < 1_000_000 or sec < 0:
+            raise Errno(errno.EINVAL)
+        out.append(sec * 1_000_000_000 + usec * 1000)
+    return out[0], out[1]
+
+
+def sys_futimesat(task, dirfd, pathname, times) -> int:
+    atime, mtime = _timevals(task, times)
+    loc = resolve_at(task, dirfd, read_path(task, pathname), 0, follow=True)
+    return _set_times(task, loc, atime, mtime, bool(times))
+
+
+def sys_utimes(task, pathname, times) -> int:
+    return sys_futimesat(task, AT_FDCWD, pathname, times)
+
+
+def sys_utime(task, pathname, times) -> int:
+    if times:
+        actime, modtime = struct.unpack("<qq", task.mm.copy_in(times, 16))
+        atime, mtime = actime * 1_000_000_000, modtime * 1_000_000_000
+    else:
+        atime = mtime = time.time_ns()
+    loc = _vfs(task).resolve(task, task.fs.cwd, read_path(task, pathname))
+    return _set_times(task, loc, atime, mtime, bool(times))
+
+
+# --- links, owners, special files ------------------------------------------------------
+def sys_linkat(task, olddirfd, oldpath, newdirfd, newpath, flags) -> int:
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
+        raise Errno(errno.EINVAL)
+    target = resolve_at(
+        task, olddirfd, read_path(task, oldpath), flags, follow=bool(flags & AT_SYMLINK_FOLLOW)
+    )
+    if target.inode.is_dir():
+        raise Errno(errno.EPERM)
+    parent, name = parent_at(task, newdirfd, read_path(task, newpath))
+    _vfs(task).link(task, target, parent, name)
+    return 0
+
+
+def sys_link(task, oldpath, newpath) -> int:
+    return sys_linkat(task, AT_FDCWD, oldpath, AT_FDCWD, newpath, 0)
+
+
+def _chown(task, loc: Location, uid: int, gid: int) -> int:
+    uid, gid = s32(uid), s32(gid)
+    st = loc.inode.stat()
+    creds = task.creds
+    if not creds.has_cap(CAP_CHOWN):
+        own_group = gid == -1 or gid == creds.fsgid or gid in creds.groups
+        if (uid != -1 and uid != st.uid) or creds.fsuid != st.uid or not own_group:
+            raise Errno(errno.EPERM)
+    if loc.mount.readonly:
+        raise Errno(errno.EROFS)
+    loc.inode.chown(uid, gid)
+    return 0
+
+
+def sys_fchownat(task, dirfd, pathname, owner, group, flags) -> int:
+    flags = u32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise Errno(errno.EINVAL)
+    path = read_path(task, pathname)
+    loc = resolve_at(task, dirfd, path, flags, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    return _chown(task, loc, owner, group)
+
+
+def sys_chown(task, pathname, owner, group) -> int:
+    return sys_fchownat(task, AT_FDCWD, pathname, owner, group, 0)
+
+
+def sys_lchown(task, pathname, owner, group) -> int:
+    return sys_fchownat(task, AT_FDCWD, pathname, owner, group, AT_SYMLINK_NOFOLLOW)
+
+
+def sys_fchown(task, fd, owner, group) -> int:
+    return _chown(task, get_file(task, fd).loc, owner, group)
+
+
+def sys_mknodat(task, dirfd, pathname, mode, dev) -> int:
+    """Regular files and FIFOs; device nodes are refused (the sandbox has its own /dev)."""
+    mode = u32(mode)
+    kind = stat.S_IFMT(mode) or stat.S_IFREG
+    parent, name = parent_at(task, dirfd, read_path(task, pathname))
+    perms = mode & 0o7777 & ~task.fs.umask
+    if kind == stat.S_IFREG:
+        _vfs(task).create(task, parent, name, stat.S_IFREG | perms)
+    elif kind == stat.S_IFIFO:
+        _vfs(task).mkfifo(task, parent, name, perms)
+    elif kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK):
+        raise Errno(errno.EPERM)
+    else:
+        raise Errno(errno.EINVAL)
+    return 0
+
+
+def sys_mknod(task, pathname, mode, dev) -> int:
+    return sys_mknodat(task, AT_FDCWD, pathname, mode, dev)
+
+
+def sys_chroot(task, pathname) -> int:
+    if not task.creds.has_cap(CAP_SYS_CHROOT):
+        raise Errno(errno.EPERM)
+    loc = _vfs(task).resolve(task, task.fs.cwd, read_path(task, pathname))
+    if not loc.inode.is_dir():
+        raise Errno(errno.ENOTDIR)
+    check_access(task, loc.inode.stat(), X_OK)
+    with task.fs.lock:
+        task.fs.root = loc
+    return 0
+
+
+# --- syncing: everything is in memory or read-only, so there is nothing to flush ------------
+def sys_sync(task) -> int:
+    return 0
+
+
+def sys_syncfs(task, fd) -> int:
+    get_file(task, fd)
+    return 0
+
+
+def sys_sync_file_range(task, fd, offset, nbytes, flags) -> int:
+    get_file(task, fd)
+    if s64(offset) < 0 or s64(nbytes) < 0 or u32(flags) & ~7:
+        raise Errno(errno.EINVAL)
+    return 0
+
+
+def sys_readahead(task, fd, offset, count) -> int:
+    file = get_file(task, fd)
+    if not file.readable or not stat.S_ISREG(file.stat().mode):
+        raise Errno(errno.EINVAL if file.readable else errno.EBADF)
+    return 0
+
+
+# --- extended attributes: no filesystem here stores any -------------------------------------
+def _xattr_target(task, pathname: int, follow: bool) -> Location:
+    return _vfs(task).resolve(task, task.fs.cwd, read_path(task, pathname), follow=follow)
+
+
+def _xattr_name(task, name: int) -> bytes:
+    text = task.mm.read_cstring(name, XATTR_NAME_MAX + 1)
+    if not text or len(text) > XATTR_NAME_MAX:
+        raise Errno(errno.ERANGE)
+    return text
+
+
+def _getxattr(task, loc: Location, name: int) -> int:
+    _xattr_name(task, name)
+    raise Errno(errno.ENODATA)
+
+
+def _setxattr(task, loc: Location, name: int, flags: int) -> int:
+    _xattr_name(task, name)
+    if u32(flags) & ~3:
+        raise Errno(errno.EINVAL)
+    if loc.mount.readonly:
+        raise Errno(errno.EROFS)
+    raise Errno(errno.EOPNOTSUPP)
+
+
+def sys_getxattr(task, pathname, name, value, size) -> int:
+    return _getxattr(task, _xattr_target(task, pathname, True), name)
+
+
+def sys_lgetxattr(task, pathname, name, value, size) -> int:
+    return _getxattr(task, _xattr_target(task, pathname, False), name)
+
+
+def sys_fgetxattr(task, fd, name, value, size) -> int:
+    return _getxattr(task, get_file(task, fd).loc, name)
+
+
+def sys_setxattr(task, pathname, name, value, size, flags) -> int:
+    return _setxattr(task, _xattr_target(task, pathname, True), name, flags)
+
+
+def sys_lsetxattr(task, pathname, name, value, size, flags) -> int:
+    return _setxattr(task, _xattr_target(task, pathname, False), name, flags)
+
+
+def sys_fsetxattr(task, fd, name, value, size, flags) -> int:
+    return _setxattr(task, get_file(task, fd).loc, name, flags)
+
+
+def sys_listxattr(task, pathname, buf, size) -> int:
+    _xattr_target(task, pathname, True)
+    return 0
+
+
+def sys_llistxattr(task, pathname, buf, size) -> int:
+    _xattr_target(task, pathname, False)
+    return 0
+
+
+def sys_flistxattr(task, fd, buf, size) -> int:
+    get_file(task, fd)
+    return 0
+
+
+def sys_removexattr(task, pathname, name) -> int:
+    return _getxattr(task, _xattr_target(task, pathname, True), name)
+
+
+def sys_lremovexattr(task, pathname, name) -> int:
+    return _getxattr(task, _xattr_target(task, pathname, False), name)
+
+
+def sys_fremovexattr(task, fd, name) -> int:
+    return _getxattr(task, get_file(task, fd).loc, name)

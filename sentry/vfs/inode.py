@@ -88,6 +88,12 @@ class Inode:
     def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
         raise Errno(errno.EROFS)
 
+    def link(self, name: bytes, target: Inode) -> None:
+        raise Errno(errno.EROFS)
+
+    def mkfifo(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        raise Errno(errno.EROFS)
+
     def unlink(self, name: bytes) -> None:
         raise Errno(errno.EROFS)
 
@@ -101,6 +107,10 @@ class Inode:
         raise Errno(errno.EROFS)
 
     def chmod(self, mode: int) -> None:
+        raise Errno(errno.EROFS)
+
+    def chown(self, uid: int, gid: int) -> None:
+        """-1 leaves that id alone."""
         raise Errno(errno.EROFS)
 
     def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:

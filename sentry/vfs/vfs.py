@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sentry.errors import Errno
 from sentry.vfs.dentry import Dentry
 from sentry.vfs.file import FileDescription, PathFile
+from sentry.vfs.fs.tmpfs import TmpFile, TmpFilesystem
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location, Mount, path_of
 from sentry.vfs.permissions import R_OK, W_OK, X_OK, check_access
@@ -50,6 +51,7 @@ class VFS:
         # Host fds the sandbox was started with (stdio), by host fd number.
         self.host_stdio: dict[int, Location] = {}
         self.procfs: ProcFilesystem | None = None
+        self._memfd_fs = TmpFilesystem()
 
     # --- mounts ----------------------------------------------------------------------
     def mount(
@@ -190,6 +192,14 @@ class VFS:
         file = loc.inode.open(task, loc, os.O_RDONLY)
         return file, os.fsdecode(path_of(loc, task.fs.root))
 
+    def memfd(self, task, label: bytes) -> FileDescription:
+        """memfd_create: a tmpfs file in no directory, named like Linux's ("/memfd:x (deleted)")."""
+        inode = TmpFile(self._memfd_fs, 0o777, task.creds.fsuid, task.creds.fsgid)
+        inode.nlink = 0
+        mnt = Mount(self._memfd_fs, Dentry(b"/", inode), source="memfd")
+        loc = Location(mnt, Dentry(b"/memfd:" + label + b" (deleted)", inode))
+        return inode.open(task, loc, os.O_RDWR)
+
     # --- opening ---------------------------------------------------------------------
     def open(self, task, start: Location, path: bytes, flags: int, mode: int) -> FileDescription:
         """openat(2) minus the fd: resolution, O_CREAT/O_EXCL/O_TRUNC, permission checks."""
@@ -277,6 +287,25 @@ class VFS:
         self._must_not_exist(parent, name)
         self._writable_dir(task, parent)
         parent.inode.symlink(name, target, task.creds.fsuid, task.creds.fsgid)
+        parent.dentry.forget(name)
+
+    def link(self, task, target: Location, parent: Location, name: bytes) -> None:
+        """A hard link to target called name in parent."""
+        if len(name) > NAME_MAX:
+            raise Errno(errno.ENAMETOOLONG)
+        if target.mount is not parent.mount:
+            raise Errno(errno.EXDEV)
+        self._must_not_exist(parent, name)
+        self._writable_dir(task, parent)
+        parent.inode.link(name, target.inode)
+        parent.dentry.forget(name)
+
+    def mkfifo(self, task, parent: Location, name: bytes, mode: int) -> None:
+        if len(name) > NAME_MAX:
+            raise Errno(errno.ENAMETOOLONG)
+        self._must_not_exist(parent, name)
+        self._writable_dir(task, parent)
+        parent.inode.mkfifo(name, mode & 0o7777, task.creds.fsuid, task.creds.fsgid)
         parent.dentry.forget(name)
 
     def remove(self, task, parent: Location, name: bytes, *, directory: bool) -> None:

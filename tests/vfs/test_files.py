@@ -240,3 +240,51 @@ def test_utimensat(sandbox):
     assert task.call(fscalls.sys_utimensat, AT_FDCWD, task.path(b"/etc/passwd"), 0, 0) == -errno.EROFS
     bad = task.put(0x3000, struct.pack("<qqqq", 0, 2_000_000_000, 0, 0))
     assert task.call(fscalls.sys_utimensat, AT_FDCWD, task.path(b"/tmp/u"), bad, 0) == -errno.EINVAL
+
+
+def test_links_owners_and_fifos(sandbox):
+    task = sandbox
+    fd = open_(task, b"/tmp/orig", os.O_CREAT | os.O_WRONLY)
+    assert task.call(fscalls.sys_link, task.path(b"/tmp/orig"), task.path(b"/tmp/hard", 1)) == 0
+    assert fstat_of(task, fd)[2] == 2  # nlink
+    assert task.call(fscalls.sys_link, task.path(b"/tmp"), task.path(b"/tmp/dirlink", 1)) == -errno.EPERM
+    assert task.call(fscalls.sys_link, task.path(b"/etc/passwd"), task.path(b"/tmp/x", 1)) == -errno.EXDEV
+    assert task.call(fscalls.sys_chown, task.path(b"/tmp/hard"), 1000, 1000) == 0
+    assert fstat_of(task, fd)[4:6] == (1000, 1000)
+    assert task.call(fscalls.sys_chown, task.path(b"/etc/passwd"), 1, 1) == -errno.EROFS
+    assert task.call(fscalls.sys_mknod, task.path(b"/tmp/fifo"), stat.S_IFIFO | 0o600, 0) == 0
+    assert task.call(fscalls.sys_mknod, task.path(b"/tmp/dev"), stat.S_IFCHR | 0o600, 0x103) == -errno.EPERM
+    assert open_(task, b"/tmp/fifo", os.O_WRONLY | os.O_NONBLOCK) == -errno.ENXIO
+    r = open_(task, b"/tmp/fifo", os.O_RDONLY | os.O_NONBLOCK)
+    w = open_(task, b"/tmp/fifo", os.O_WRONLY)
+    task.put(0x2000, b"via fifo")
+    assert task.call(fdcalls.sys_write, w, BASE + 0x2000, 8) == 8
+    assert task.call(fdcalls.sys_read, r, BUF, 100) == 8 and task.get(BUF, 8) == b"via fifo"
+    assert (
+        task.call(fscalls.sys_getxattr, task.path(b"/tmp/fifo"), task.path(b"user.x", 1), BUF, 10)
+        == -errno.ENODATA
+    )
+    assert task.call(fscalls.sys_listxattr, task.path(b"/etc/passwd"), BUF, 10) == 0
+
+
+def test_memfd_fallocate_copy_range_close_range(sandbox):
+    task = sandbox
+    mfd = task.call(fdcalls.sys_memfd_create, task.path(b"buf"), fdcalls.MFD_CLOEXEC)
+    assert mfd >= 0 and task.call(fdcalls.sys_fcntl, mfd, fdcalls.F_GETFD, 0) == fdcalls.FD_CLOEXEC
+    n = task.call(fscalls.sys_readlink, task.path(b"/proc/self/fd/%d" % mfd), BUF, 100)
+    assert task.get(BUF, n) == b"/memfd:buf (deleted)"
+    assert task.call(fdcalls.sys_fallocate, mfd, 0, 0, 8192) == 0
+    assert fstat_of(task, mfd)[8] == 8192
+    assert task.call(fdcalls.sys_fallocate, mfd, 8, 0, 1) == -errno.EOPNOTSUPP
+    src = open_(task, b"/etc/passwd")
+    offs = task.put(0x3000, struct.pack("<qq", 5, 100))
+    n = task.call(fdcalls.sys_copy_file_range, src, offs, mfd, offs + 8, 4, 0)
+    assert n == 4 and struct.unpack("<qq", task.get(offs, 16)) == (9, 104)
+    assert task.call(fdcalls.sys_pread64, mfd, BUF, 4, 100) == 4 and task.get(BUF, 4) == b"x:0:"
+    iov = task.put(0x3100, struct.pack("<QQ", BUF, 4))
+    assert task.call(fdcalls.sys_preadv2, src, iov, 1, 0, 0, 0) == 4 and task.get(BUF, 4) == b"root"
+    assert task.call(fdcalls.sys_preadv2, src, iov, 1, (1 << 64) - 1, 0, 0) == 4
+    assert task.call(fdcalls.sys_preadv2, src, iov, 1, 0, 0, 0x8) == -errno.EOPNOTSUPP
+    assert task.call(fdcalls.sys_close_range, 3, 0xFFFFFFFF, 0) == 0
+    assert task.fds.fds() == [0, 1, 2]
+    assert task.call(fdcalls.sys_close_range, 5, 4, 0) == -errno.EINVAL

@@ -55,6 +55,30 @@ def make_pipe(flags: int) -> tuple[PipeFile, PipeFile]:
     return PipeFile(loc, os.O_RDONLY | status, inode.pipe), PipeFile(loc, os.O_WRONLY | status, inode.pipe)
 
 
+def open_fifo(task, loc: Location, flags: int, pipe: Pipe) -> PipeFile:
+    """open(2) of a named pipe: a reader waits for a writer and vice versa, unless O_NONBLOCK
+    (then a lone writer gets ENXIO); O_RDWR never waits."""
+    accmode = flags & os.O_ACCMODE
+    if accmode == os.O_WRONLY and flags & os.O_NONBLOCK:
+        with pipe.lock:
+            if pipe.readers == 0:
+                raise Errno(errno.ENXIO)
+    file = PipeFile(loc, flags, pipe)
+    if accmode == os.O_RDWR or flags & os.O_NONBLOCK:
+        return file
+
+    def peer_present() -> bool | None:
+        with pipe.lock:
+            return True if (pipe.writers if accmode == os.O_RDONLY else pipe.readers) else None
+
+    try:
+        wait_for(task, pipe.waitq, POLLIN | POLLOUT, peer_present)
+    except Errno:
+        file.decref()
+        raise
+    return file
+
+
 class PipeFile(FileDescription):
     def __init__(self, loc: Location, flags: int, pipe: Pipe) -> None:
         super().__init__(loc, flags)
@@ -65,6 +89,8 @@ class PipeFile(FileDescription):
                 pipe.readers += 1
             if self.writable:
                 pipe.writers += 1
+        # A FIFO opener may be waiting for this end to appear.
+        pipe.waitq.notify(POLLIN | POLLOUT)
 
     def release(self) -> None:
         pipe = self.pipe

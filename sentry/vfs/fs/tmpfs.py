@@ -14,6 +14,7 @@ import threading
 from sentry.errors import Errno
 from sentry.vfs.dirent import DirEntry, dtype_of
 from sentry.vfs.file import DirectoryFile, FileDescription, SeekableFile
+from sentry.vfs.fs.pipe import Pipe, open_fifo
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location
 from sentry.vfs.stat import Stat, now_ns
@@ -72,6 +73,13 @@ class TmpInode(Inode):
         self._mode = stat.S_IFMT(self._mode) | (mode & 0o7777)
         self.ctime_ns = now_ns()
 
+    def chown(self, uid: int, gid: int) -> None:
+        if uid != -1:
+            self.uid = uid
+        if gid != -1:
+            self.gid = gid
+        self.ctime_ns = now_ns()
+
     def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:
         if atime_ns is not None:
             self.atime_ns = atime_ns
@@ -125,6 +133,20 @@ class TmpDir(TmpInode):
 
     def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
         return self.add(name, TmpSymlink(self.fs, target, uid, gid))
+
+    def link(self, name: bytes, target: Inode) -> None:
+        if isinstance(target, TmpDir):
+            raise Errno(errno.EPERM)
+        if not isinstance(target, TmpInode) or target.fs is not self.fs:
+            raise Errno(errno.EXDEV)
+        if target.nlink == 0:
+            raise Errno(errno.ENOENT)
+        self.add(name, target)
+        target.nlink += 1
+        target.ctime_ns = now_ns()
+
+    def mkfifo(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        return self.add(name, TmpFifo(self.fs, mode, uid, gid))
 
     def unlink(self, name: bytes) -> None:
         with self.lock:
@@ -251,3 +273,14 @@ class TmpSymlink(TmpInode):
 
     def readlink(self, task) -> bytes:
         return self.target
+
+
+class TmpFifo(TmpInode):
+    """A named pipe: every open joins the same Pipe."""
+
+    def __init__(self, fs: TmpFilesystem, mode: int, uid: int, gid: int) -> None:
+        super().__init__(fs, stat.S_IFIFO | mode, uid, gid)
+        self.pipe = Pipe()
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        return open_fifo(task, loc, flags, self.pipe)
