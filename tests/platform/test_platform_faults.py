@@ -245,15 +245,23 @@ def test_sentry_set_bad_rip_is_a_fault(make_app, rip):
     resume_and_report(app, "probe_report")
 
 
-@pytest.mark.parametrize(
-    "rsp", [0, 0x7FF0, 0x0000_8000_0000_0000, 0xFFFF_8000_0000_0000 - 8, 0xFFFF_FFFF_FFFF_FFF8]
-)
-@pytest.mark.parametrize(
-    ("probe", "signo"), [("probe_report", 0), ("ud_probe", SIGILL), ("int3_probe", SIGTRAP)]
-)
-def test_bad_user_stack_does_not_matter(make_app, rsp, probe, signo):
+BAD_STACKS = {
+    "null": 0,
+    "unmapped": 0x7FF0,
+    "non-canonical-low": 0x0000_8000_0000_0000,
+    "non-canonical-high": 0xFFFF_8000_0000_0000 - 8,
+    "top": 0xFFFF_FFFF_FFFF_FFF8,
+}
+PROBES = {"syscall": ("probe_report", 0), "ud2": ("ud_probe", SIGILL), "int3": ("int3_probe", SIGTRAP)}
+
+
+@pytest.mark.parametrize("stack", sorted(BAD_STACKS))
+@pytest.mark.parametrize("what", sorted(PROBES))
+def test_bad_user_stack_does_not_matter(make_app, stack, what):
     """Syscalls and exceptions never use the app's stack: with rsp unmapped, non-canonical or in the
     kernel half they are reported normally, with that exact rsp, and the app resumes."""
+    rsp = BAD_STACKS[stack]
+    probe, signo = PROBES[what]
     app = make_app("faults")
     event = app.run_at(probe, rsp=rsp)
     if signo:
