@@ -27,7 +27,8 @@ from google.protobuf.message import Message
 
 from sentry.seccheck import context, points
 from sentry.seccheck.config import PointConfig
-from sentry.seccheck.proto import common_pb2, container_pb2, sentry_pb2, syscall_pb2
+from sentry.seccheck.messages import MESSAGE_CLASSES
+from sentry.seccheck.proto import common_pb2, container_pb2, sentry_pb2
 from sentry.seccheck.syscall_fields import BUILDERS
 
 log = logging.getLogger(__name__)
@@ -40,42 +41,6 @@ SYSCALL_ENTER: list[EnterHook | None] = [None] * (points.RAW_SYSNO_MAX + 1)
 SYSCALL_EXIT: list[ExitHook | None] = [None] * (points.RAW_SYSNO_MAX + 1)
 
 MAX_ERRNO = 4095
-
-# The message each syscall message type carries (common.proto's MessageType).
-_SYSCALL_CLASSES: dict[int, type[Message]] = {
-    common_pb2.MESSAGE_SYSCALL_RAW: syscall_pb2.Syscall,
-    common_pb2.MESSAGE_SYSCALL_OPEN: syscall_pb2.Open,
-    common_pb2.MESSAGE_SYSCALL_CLOSE: syscall_pb2.Close,
-    common_pb2.MESSAGE_SYSCALL_READ: syscall_pb2.Read,
-    common_pb2.MESSAGE_SYSCALL_CONNECT: syscall_pb2.Connect,
-    common_pb2.MESSAGE_SYSCALL_EXECVE: syscall_pb2.Execve,
-    common_pb2.MESSAGE_SYSCALL_SOCKET: syscall_pb2.Socket,
-    common_pb2.MESSAGE_SYSCALL_CHDIR: syscall_pb2.Chdir,
-    common_pb2.MESSAGE_SYSCALL_SETID: syscall_pb2.Setid,
-    common_pb2.MESSAGE_SYSCALL_SETRESID: syscall_pb2.Setresid,
-    common_pb2.MESSAGE_SYSCALL_PRLIMIT64: syscall_pb2.Prlimit,
-    common_pb2.MESSAGE_SYSCALL_PIPE: syscall_pb2.Pipe,
-    common_pb2.MESSAGE_SYSCALL_FCNTL: syscall_pb2.Fcntl,
-    common_pb2.MESSAGE_SYSCALL_DUP: syscall_pb2.Dup,
-    common_pb2.MESSAGE_SYSCALL_SIGNALFD: syscall_pb2.Signalfd,
-    common_pb2.MESSAGE_SYSCALL_CHROOT: syscall_pb2.Chroot,
-    common_pb2.MESSAGE_SYSCALL_EVENTFD: syscall_pb2.Eventfd,
-    common_pb2.MESSAGE_SYSCALL_CLONE: syscall_pb2.Clone,
-    common_pb2.MESSAGE_SYSCALL_BIND: syscall_pb2.Bind,
-    common_pb2.MESSAGE_SYSCALL_ACCEPT: syscall_pb2.Accept,
-    common_pb2.MESSAGE_SYSCALL_TIMERFD_CREATE: syscall_pb2.TimerfdCreate,
-    common_pb2.MESSAGE_SYSCALL_TIMERFD_SETTIME: syscall_pb2.TimerfdSetTime,
-    common_pb2.MESSAGE_SYSCALL_TIMERFD_GETTIME: syscall_pb2.TimerfdGetTime,
-    common_pb2.MESSAGE_SYSCALL_FORK: syscall_pb2.Fork,
-    common_pb2.MESSAGE_SYSCALL_INOTIFY_INIT: syscall_pb2.InotifyInit,
-    common_pb2.MESSAGE_SYSCALL_INOTIFY_ADD_WATCH: syscall_pb2.InotifyAddWatch,
-    common_pb2.MESSAGE_SYSCALL_INOTIFY_RM_WATCH: syscall_pb2.InotifyRmWatch,
-    common_pb2.MESSAGE_SYSCALL_SOCKETPAIR: syscall_pb2.SocketPair,
-    common_pb2.MESSAGE_SYSCALL_WRITE: syscall_pb2.Write,
-    common_pb2.MESSAGE_SYSCALL_MMAP: syscall_pb2.Mmap,
-    common_pb2.MESSAGE_SYSCALL_LISTEN: syscall_pb2.Listen,
-    common_pb2.MESSAGE_SYSCALL_PTRACE: syscall_pb2.Ptrace,
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +66,8 @@ def install(cfgs: Sequence[PointConfig], emit: Emit) -> None:
     for cfg in cfgs:
         p = cfg.point
         if p.sysno is None:
-            lifecycle[p.name] = _Prepared(
-                p.message_type, context.filler(cfg.context_fields), cfg.optional_fields
-            )
+            sent = cfg.context_fields - points.UNSENT_CONTEXT_FIELDS.get(p.name, frozenset())
+            lifecycle[p.name] = _Prepared(p.message_type, context.filler(sent), cfg.optional_fields)
         else:
             (exit_ if p.exit else enter)[p.sysno].append(cfg)
     _emit = emit
@@ -232,7 +196,7 @@ def _parts(cfgs: list[PointConfig]) -> tuple[tuple[type[Message], int, Any, Any,
     for cfg in cfgs:
         p = cfg.point
         build = _raw if p.message_type == common_pb2.MESSAGE_SYSCALL_RAW else BUILDERS[p.name.split("/")[1]]
-        cls = _SYSCALL_CLASSES[p.message_type]
+        cls = MESSAGE_CLASSES[p.message_type]
         parts.append((cls, p.message_type, context.filler(cfg.context_fields), build, cfg.optional_fields))
     return tuple(parts)
 

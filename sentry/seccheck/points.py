@@ -27,8 +27,9 @@ CONTEXT_FIELDS: tuple[str, ...] = (
     "process_name",
     "parent_thread_group_id",
 )
-# A parent is notified after the child left its fs context behind, so no cwd.
-EXIT_NOTIFY_CONTEXT_FIELDS = tuple(f for f in CONTEXT_FIELDS if f != "cwd")
+# Context fields runsc accepts for a point but never sends: a parent is notified
+# after the exiting process released its fs context, so there is no cwd.
+UNSENT_CONTEXT_FIELDS: dict[str, frozenset[str]] = {"sentry/exit_notify_parent": frozenset({"cwd"})}
 
 FD_PATH = ("fd_path",)
 
@@ -115,11 +116,7 @@ def _catalogue() -> dict[str, Point]:
         Point(CONTAINER_START, pb.MESSAGE_CONTAINER_START, ("env",)),
         Point(SENTRY_CLONE, pb.MESSAGE_SENTRY_CLONE),
         Point(SENTRY_EXECVE, pb.MESSAGE_SENTRY_EXEC, ("binary_info", "binary_sha256")),
-        Point(
-            SENTRY_EXIT_NOTIFY_PARENT,
-            pb.MESSAGE_SENTRY_EXIT_NOTIFY_PARENT,
-            context_fields=EXIT_NOTIFY_CONTEXT_FIELDS,
-        ),
+        Point(SENTRY_EXIT_NOTIFY_PARENT, pb.MESSAGE_SENTRY_EXIT_NOTIFY_PARENT),
         Point(SENTRY_TASK_EXIT, pb.MESSAGE_SENTRY_TASK_EXIT),
     ]
     for phase, is_exit in (("enter", False), ("exit", True)):

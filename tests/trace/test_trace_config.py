@@ -118,8 +118,8 @@ def test_ignore_missing_skips_unknown_points_and_fields():
             'unknown optional field "fd_path"',
         ),
         (
-            session(points=[{"name": "sentry/exit_notify_parent", "context_fields": ["cwd"]}]),
-            'unknown context field "cwd"',
+            session(points=[{"name": "sentry/task_exit", "context_fields": ["pid"]}]),
+            'unknown context field "pid"',
         ),
         (session(points=[{"name": "sentry/clone"}, {"name": "sentry/clone"}]), "listed twice"),
         (session(points="sentry/clone"), "points: expected a list, got a string"),

@@ -132,7 +132,7 @@ def test_lifecycle_points(monitor, task):
             {"name": "container/start", "optional_fields": ["env"], **ctx},
             {"name": "sentry/clone", **ctx},
             {"name": "sentry/execve", "optional_fields": ["binary_info", "binary_sha256"], **ctx},
-            {"name": "sentry/exit_notify_parent"},
+            {"name": "sentry/exit_notify_parent", "context_fields": ["cwd", "thread_id"]},
             {"name": "sentry/task_exit"},
         ],
     )
@@ -172,7 +172,7 @@ def test_lifecycle_points(monitor, task):
     assert decode(one(f, 11)) == {1: [5], 2: [7]}
     assert len(one(f, 8)) == 32
     assert task_exit.payload == b""  # all defaults: runsc sends an empty payload too
-    assert notify.fields() == {2: [512]}
+    assert notify.fields() == {1: [b"\x10\x07"], 2: [512]}  # cwd is accepted but, as in runsc, not sent
 
 
 def test_optional_fields_off_by_default(monitor, task):

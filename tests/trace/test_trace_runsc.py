@@ -1,0 +1,112 @@
+"""Debian runsc's real trace stream, read by the independent monitor and by our generated messages.
+
+The acceptance workload and session file live here so that the kvmsandbox run
+(once `create`/`do` exist) is checked against the same expectations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from google.protobuf.unknown_fields import UnknownFieldSet
+from trace_monitor import Monitor, decode, one
+
+from sentry.seccheck.config import load_pod_init_config
+from sentry.seccheck.messages import MESSAGE_CLASSES
+
+WORKLOAD = ["sh", "-c", "ls / > /dev/null; sleep 0.1"]
+CTX = ["time", "thread_id", "group_id", "container_id", "process_name", "credentials", "cwd"]
+# container/start, sentry clone/execve/exit_notify_parent/task_exit, openat, execve, fork.
+EXPECTED_TYPES = {1, 2, 3, 4, 5, 7, 11, 29}
+
+
+def acceptance_session(endpoint: str) -> dict:
+    def p(name: str, *optional: str) -> dict:
+        return {"name": name, "optional_fields": list(optional), "context_fields": CTX}
+
+    return {
+        "trace_session": {
+            "name": "Default",
+            "points": [
+                p("container/start", "env"),
+                p("sentry/clone"),
+                p("sentry/execve", "binary_info"),
+                p("sentry/exit_notify_parent"),
+                p("sentry/task_exit"),
+                p("syscall/openat/enter", "fd_path"),
+                p("syscall/openat/exit", "fd_path"),
+                p("syscall/execve/enter", "envv"),
+                p("syscall/fork/exit"),
+                p("syscall/vfork/exit"),
+                p("syscall/clone/exit"),
+            ],
+            "sinks": [{"name": "remote", "config": {"endpoint": endpoint}}],
+        }
+    }
+
+
+def check_acceptance_stream(mon: Monitor) -> None:
+    """What a monitor must see for WORKLOAD, whichever runtime produced it."""
+    assert mon.handshakes == [b"\x08\x01"]
+    assert mon.types() >= EXPECTED_TYPES, sorted(mon.types())
+    (start,) = mon.of_type(1)
+    f = start.fields()
+    assert [a.decode() for a in f[4]] == WORKLOAD
+    assert any(e.startswith(b"PATH=") for e in f[5])  # the optional env
+    init_pid = one(decode(one(f, 1)), 4)
+    clones = [p.fields() for p in mon.of_type(2)]
+    assert clones and all(one(decode(one(c, 1)), 4) == init_pid for c in clones)  # sh forks the children
+    children = {one(c, 4) for c in clones}
+    assert init_pid not in children
+    execs = [p.fields() for p in mon.of_type(3)]
+    binaries = {one(e, 2).decode().rsplit("/", 1)[-1] for e in execs}
+    assert {"ls", "sleep"} <= binaries
+    assert {one(decode(one(e, 1)), 4) for e in execs} <= children
+    opens = [p.fields() for p in mon.of_type(7)]
+    assert any(one(o, 3) == 257 and one(o, 6) for o in opens)
+    assert any(2 in o for o in opens)  # exit points carry the result
+    exits = mon.of_type(5)
+    assert len(exits) >= 3  # ls, sleep and sh
+    assert {one(decode(one(p.fields(), 1)), 4) for p in exits} >= children | {init_pid}
+
+
+@pytest.mark.skipif(shutil.which("runsc") is None, reason="Debian runsc is not installed")
+@pytest.mark.skipif(os.geteuid() != 0, reason="runsc --rootless=false needs root")
+def test_runsc_stream(sock_dir):
+    mon = Monitor(f"{sock_dir}/runsc.sock")
+    config = f"{sock_dir}/pod.json"
+    with open(config, "w") as f:
+        json.dump(acceptance_session(mon.path), f)
+    try:
+        cmd = [
+            "runsc",
+            "--rootless=false",
+            "--network=none",
+            "--platform=ptrace",
+            f"--pod-init-config={config}",
+        ]
+        result = subprocess.run(
+            ["timeout", "60", *cmd, "do", *WORKLOAD], capture_output=True, text=True, timeout=90, cwd=sock_dir
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        mon.closed.wait(10)
+        check_acceptance_stream(mon)
+        for packet in mon.packets:  # our .proto files decode runsc's payloads completely
+            message = MESSAGE_CLASSES[packet.message_type].FromString(packet.payload)
+            assert len(UnknownFieldSet(message)) == 0, (packet.message_type, message)
+            assert len(UnknownFieldSet(message.context_data)) == 0
+    finally:
+        mon.close()
+
+
+def test_acceptance_session_is_valid_here(sock_dir):
+    """The session file given to runsc is one kvmsandbox accepts unchanged, unknown-key checks included."""
+    path = f"{sock_dir}/pod.json"
+    with open(path, "w") as f:
+        json.dump(acceptance_session(f"{sock_dir}/mon.sock"), f)
+    config = load_pod_init_config(path)
+    assert config is not None and len(config.points) == 11
