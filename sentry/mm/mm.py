@@ -419,6 +419,8 @@ class MM:
                 shared_pages = SharedPages(self.frames)
             if shared_pages is not None:
                 shared_pages.attach()
+            if backing is not None:
+                backing.attach()
             vma = VMA(
                 addr,
                 addr + length,

@@ -19,6 +19,12 @@ class Backing(Protocol):
 
     def read(self, offset: int, size: int) -> bytes: ...
 
+    def attach(self) -> None:
+        """One more VMA maps these contents."""
+
+    def detach(self) -> None:
+        """A VMA mapping these contents went away."""
+
 
 class BytesBacking:
     """File contents held in memory (executables, the vDSO image)."""
@@ -31,6 +37,12 @@ class BytesBacking:
 
     def read(self, offset: int, size: int) -> bytes:
         return self.data[offset : offset + size]
+
+    def attach(self) -> None:
+        pass
+
+    def detach(self) -> None:
+        pass
 
 
 @dataclasses.dataclass
@@ -57,20 +69,27 @@ class VMA:
         delta = at - self.start
         upper = dataclasses.replace(self, start=at, offset=self.offset + delta)
         upper.shared_pgoff = self.shared_pgoff + (delta >> 12)
-        if self.shared_pages is not None:
-            self.shared_pages.attach()
+        self._attach()
         self.end = at
         return upper
 
     def copy(self) -> VMA:
         dup = dataclasses.replace(self)
-        if self.shared_pages is not None:
-            self.shared_pages.attach()
+        self._attach()
         return dup
 
+    def _attach(self) -> None:
+        if self.shared_pages is not None:
+            self.shared_pages.attach()
+        if self.backing is not None:
+            self.backing.attach()
+
     def drop(self) -> None:
+        """This VMA is gone: release its references to shared pages and file contents."""
         if self.shared_pages is not None:
             self.shared_pages.detach()
+        if self.backing is not None:
+            self.backing.detach()
 
     def can_merge(self, upper: VMA) -> bool:
         """Whether `upper` directly follows and could be one VMA with self."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 from sentry.errors import Errno
 from sentry.mm.mm import PAGE_MASK, page_up
@@ -40,20 +41,39 @@ MADV_KNOWN = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 2
 
 
 class FileBacking:
-    """A file description's contents for a private mapping (read at fault time)."""
+    """A file description's contents for a private mapping, read at fault time.
 
-    def __init__(self, task: Task, file: object) -> None:
+    Holds a reference on the description while any VMA maps it (the app may
+    close its fd right after mmap, as ld.so does).
+    """
+
+    def __init__(self, task: Task, file: Any) -> None:
         self.task = task
         self.file = file
         st = file.stat()
         self.dev, self.ino = st.dev, st.ino
         self.name = file.path
+        self._users = 0
+        self._lock = threading.Lock()
 
     def read(self, offset: int, size: int) -> bytes:
         try:
             return self.file.pread(self.task, size, offset)
         except Errno:
             return b""
+
+    def attach(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                self.file.incref()
+
+    def detach(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users:
+                return
+        self.file.decref()
 
 
 def sys_brk(task: Task, addr: int) -> int:
