@@ -271,3 +271,24 @@ def test_bad_user_stack_does_not_matter(make_app, stack, what):
     assert app.regs.rsp == rsp, f"rsp {app.regs.rsp:#x}, the app had {rsp:#x}"
     resume_and_report(app, "probe_report")
     assert app.regs.rsp == rsp
+
+
+@pytest.mark.parametrize("next_page", ["unmapped", "no-exec"])
+def test_instruction_fetch_across_a_page_boundary(make_app, snippets, next_page):
+    """Execution that runs off the end of an executable page into an unmapped or no-exec page
+    faults on the fetch: the address is the first byte of the next page, access EXEC, and rip is
+    the instruction that straddles the boundary (it has not executed: rax keeps its value)."""
+    sled = snippets["sled"]
+    app = make_app("faults")
+    app.map_new(TEST_VA, 1, Access.RX, sled.code[:PAGE_SIZE])
+    if next_page == "no-exec":
+        app.map_new(TEST_VA + PAGE_SIZE, 1, Access.RW, sled.code[PAGE_SIZE:])
+    app.regs.rip = TEST_VA
+    app.regs.rax = 0x5EED
+    event = app.switch()
+    straddle = TEST_VA + sled.symbols["straddle"]
+    si_code = SEGV_MAPERR if next_page == "unmapped" else SEGV_ACCERR
+    check_fault(
+        app, event, signo=SIGSEGV, si_code=si_code, rip=straddle, addr=TEST_VA + PAGE_SIZE, access=Access.EXEC
+    )
+    assert app.regs.rax == 0x5EED, "the straddling instruction executed"

@@ -152,3 +152,35 @@ def test_large_mappings_and_range_edges(platform, make_app, rng):
         assert app.mf.read(off + 31 * PAGE_SIZE + 0xFF8, 8) == u64(values[0])
         app.asp.unmap(va, 32 * PAGE_SIZE)
         assert_segv(read(app, va), va, Access.READ, (SEGV_MAPERR,))
+
+
+def test_partial_overlaps(make_app, rng):
+    """map over the middle of a mapping replaces just those pages; protect and unmap of a middle
+    range leave the pages around it as they were (the Sentry's MAP_FIXED, mprotect, munmap)."""
+    app = make_app("faults")
+    old = [rng.getrandbits(64) for _ in range(8)]
+    new = [rng.getrandbits(64) for _ in range(3)]
+    off = app.alloc(8)
+    for i, value in enumerate(old):
+        app.mf.write(off + i * PAGE_SIZE, u64(value))
+    app.asp.map(TEST_VA, 8 * PAGE_SIZE, off, Access.RW)
+    assert [read(app, TEST_VA + i * PAGE_SIZE) for i in range(8)] == old
+    off2 = app.alloc(3)
+    for i, value in enumerate(new):
+        app.mf.write(off2 + i * PAGE_SIZE, u64(value))
+    app.asp.map(TEST_VA + 2 * PAGE_SIZE, 3 * PAGE_SIZE, off2, Access.READ)
+    assert [read(app, TEST_VA + i * PAGE_SIZE) for i in range(8)] == old[:2] + new + old[5:]
+    for i in range(8):
+        event = write(app, TEST_VA + i * PAGE_SIZE + 8, 7)
+        if 2 <= i < 5:
+            assert_segv(event, TEST_VA + i * PAGE_SIZE + 8, Access.WRITE, (SEGV_ACCERR,))
+        else:
+            assert event is None, f"page {i}: {event}"
+    app.asp.protect(TEST_VA + PAGE_SIZE, 2 * PAGE_SIZE, Access.NONE)
+    app.asp.unmap(TEST_VA + 6 * PAGE_SIZE, PAGE_SIZE)
+    for i, want in enumerate(old[:2] + new + old[5:]):
+        got = read(app, TEST_VA + i * PAGE_SIZE)
+        if i in (1, 2, 6):
+            assert isinstance(got, Fault) and got.addr == TEST_VA + i * PAGE_SIZE, f"page {i}: {got}"
+        else:
+            assert got == want, f"page {i}: {got!r}"
