@@ -42,14 +42,22 @@ class ControlServer:
         self.backend = backend
         self._listener = unixsock.bind(path)
         self._closed = threading.Event()
+        self._busy = threading.Condition()
+        self._in_flight = 0
         self._thread = threading.Thread(target=self._accept_loop, name="control-accept", daemon=True)
 
     def serve_in_background(self) -> None:
         self._thread.start()
 
-    def close(self) -> None:
-        """Stop accepting and remove the socket; connections in flight end with the process."""
+    def close(self, drain_s: float = 1.0) -> None:
+        """Stop accepting, let requests in flight send their replies (up to drain_s), remove the socket.
+
+        A `kill` that ends the root process makes the sandbox process exit at
+        once; its caller must still hear that the signal was sent.
+        """
         self._closed.set()
+        with self._busy:
+            self._busy.wait_for(lambda: self._in_flight == 0, drain_s)
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
@@ -75,11 +83,17 @@ class ControlServer:
                     for fd in fds:
                         os.close(fd)
                     return
-                reply = self._handle(data, fds)
+                with self._busy:
+                    self._in_flight += 1
                 try:
+                    reply = self._handle(data, fds)
                     unixsock.send(conn, json.dumps(reply).encode())
                 except OSError:
                     return
+                finally:
+                    with self._busy:
+                        self._in_flight -= 1
+                        self._busy.notify_all()
 
     def _handle(self, data: bytes, fds: list[int]) -> dict[str, Any]:
         try:

@@ -48,14 +48,14 @@ def is_alive(pid: int, started: int) -> bool:
 
 
 def kill_if_alive(pid: int, started: int, signo: int = signal.SIGKILL, *, group: bool = False) -> bool:
-    """Signal the process (or the process group it leads) if it is still the one recorded.
+    """Signal the process (and, with group, the process group it leads) if it is still the one recorded.
 
     True if a signal was sent.
     """
     if not is_alive(pid, started):
         return False
     try:
-        if group:
+        if group and os.getpgid(pid) == pid:
             os.killpg(pid, signo)
         else:
             os.kill(pid, signo)

@@ -90,9 +90,10 @@ def run(config: SandboxConfig, ready_fd: int) -> int:
         ready.write(json.dumps({"ok": True}))
     status = lifecycle.wait(0)
     _write_exit_status(config.state_dir, status)
-    server.close()
+    # Like the death of a pid namespace's init: everything else dies, which answers pending waits.
     with contextlib.suppress(Exception):
         lifecycle.shutdown()
+    server.close()
     return status
 
 
