@@ -138,16 +138,19 @@ def execve(
     stat: Any = None,
     content: bytes | None = None,
 ) -> None:
-    """sentry/execve: `task` now runs the new image. `stat` (st_mode, st_uid, st_gid, st_ino,
-    st_size, st_nlink, st_ctime_ns) feeds binary_info, `content` binary_sha256."""
+    """sentry/execve: `task` has committed to the new image (its context still names the old one).
+
+    `stat` (a sentry.vfs.stat.Stat: mode uid gid ino size nlink ctime_ns) feeds
+    binary_info, `content` (the executable's bytes) binary_sha256.
+    """
     p = _lifecycle.get(points.SENTRY_EXECVE)
     if p is None:
         return
     m = sentry_pb2.ExecveInfo(binary_path=binary_path, argv=argv, env=env)
     if "binary_info" in p.optional and stat is not None:
-        m.binary_mode, m.binary_uid, m.binary_gid = stat.st_mode, stat.st_uid, stat.st_gid
-        m.binary_ino, m.binary_size, m.binary_nlink = stat.st_ino, stat.st_size, stat.st_nlink
-        m.binary_ctime.sec, m.binary_ctime.nsec = divmod(stat.st_ctime_ns, 1_000_000_000)
+        m.binary_mode, m.binary_uid, m.binary_gid = stat.mode, stat.uid, stat.gid
+        m.binary_ino, m.binary_size, m.binary_nlink = stat.ino, stat.size, stat.nlink
+        m.binary_ctime.sec, m.binary_ctime.nsec = divmod(stat.ctime_ns, 1_000_000_000)
     if "binary_sha256" in p.optional and content is not None:
         m.binary_sha256 = hashlib.sha256(content).digest()
     _send(p, m, task)

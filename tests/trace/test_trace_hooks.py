@@ -12,6 +12,7 @@ from trace_monitor import decode, one, signed64, wait_for
 from sentry.seccheck import hooks, points, session
 from sentry.seccheck.config import parse_session
 from sentry.seccheck.session import SessionError
+from sentry.vfs.stat import Stat
 
 CTX = ["time", "thread_id", "group_id", "container_id", "credentials", "cwd", "process_name"]
 
@@ -141,9 +142,7 @@ def test_lifecycle_points(monitor, task):
     )
     child = types.SimpleNamespace(tid=8, tg=types.SimpleNamespace(pid=8), start_time_ns=333)
     hooks.clone(task, child, 0x11)
-    stat = types.SimpleNamespace(
-        st_mode=0o100755, st_uid=0, st_gid=0, st_ino=42, st_size=9, st_nlink=1, st_ctime_ns=5_000_000_007
-    )
+    stat = Stat(mode=0o100755, ino=42, dev=1, size=9, ctime_ns=5_000_000_007)
     hooks.execve(task, binary_path="/bin/true", argv=["true"], env=["A=1"], stat=stat, content=b"\x7fELF")
     hooks.task_exit(task, 0)
     hooks.exit_notify_parent(task, 512)
