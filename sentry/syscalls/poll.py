@@ -117,7 +117,7 @@ def sys_poll(task, fds, nfds, timeout_ms) -> int:
     return _do_poll(task, fds, nfds, None if ms < 0 else ms / 1000)
 
 
-def _read_timespec(task, addr: int, *, usec: bool = False) -> float | None:
+def read_timespec(task, addr: int, *, usec: bool = False) -> float | None:
     if not addr:
         return None
     sec, frac = struct.unpack("<qq", task.mm.copy_in(addr, 16))
@@ -127,7 +127,7 @@ def _read_timespec(task, addr: int, *, usec: bool = False) -> float | None:
     return sec + frac / limit
 
 
-def _with_sigmask(task, sigmask: int, sigsetsize: int, fn):
+def with_sigmask(task, sigmask: int, sigsetsize: int, fn):
     """Run fn with the signal mask temporarily replaced (ppoll/pselect6's atomic mask swap)."""
     if not sigmask:
         return fn()
@@ -156,8 +156,8 @@ def _restore_mask(task) -> None:
 
 
 def sys_ppoll(task, fds, nfds, tsp, sigmask, sigsetsize) -> int:
-    timeout = _read_timespec(task, tsp)
-    return _with_sigmask(task, sigmask, sigsetsize, lambda: _do_poll(task, fds, nfds, timeout))
+    timeout = read_timespec(task, tsp)
+    return with_sigmask(task, sigmask, sigsetsize, lambda: _do_poll(task, fds, nfds, timeout))
 
 
 def _do_select(task, nfds: int, readfds: int, writefds: int, exceptfds: int, timeout: float | None) -> int:
@@ -192,15 +192,15 @@ def _do_select(task, nfds: int, readfds: int, writefds: int, exceptfds: int, tim
 
 
 def sys_select(task, nfds, readfds, writefds, exceptfds, timeout) -> int:
-    seconds = _read_timespec(task, timeout, usec=True)
+    seconds = read_timespec(task, timeout, usec=True)
     return _do_select(task, nfds, readfds, writefds, exceptfds, seconds)
 
 
 def sys_pselect6(task, nfds, readfds, writefds, exceptfds, timeout, sigmask_arg) -> int:
-    seconds = _read_timespec(task, timeout)
+    seconds = read_timespec(task, timeout)
     sigmask = sigsetsize = 0
     if sigmask_arg:
         sigmask, sigsetsize = struct.unpack("<QQ", task.mm.copy_in(sigmask_arg, 16))
-    return _with_sigmask(
+    return with_sigmask(
         task, sigmask, sigsetsize, lambda: _do_select(task, nfds, readfds, writefds, exceptfds, seconds)
     )

@@ -35,6 +35,8 @@ Packer = Callable[[DirEntry, int], bytes]
 class FileDescription:
     # Readiness changes are announced here; None for files that are always ready.
     waitq: WaitQueue | None = None
+    # Whether epoll accepts it: not for regular files and directories (EPERM), as in Linux.
+    epollable = True
 
     def __init__(self, loc: Location, flags: int) -> None:
         self.loc = loc
@@ -58,6 +60,10 @@ class FileDescription:
 
     def release(self) -> None:
         """The last reference went away."""
+
+    @property
+    def released(self) -> bool:
+        return self._refs == 0
 
     # --- access mode -----------------------------------------------------------------
     @property
@@ -124,6 +130,8 @@ class PathFile(FileDescription):
 class SeekableFile(FileDescription):
     """A file with an offset and a size: read/write go through pread/pwrite."""
 
+    epollable = False
+
     def size(self) -> int:
         return self.stat().size
 
@@ -164,6 +172,8 @@ class SeekableFile(FileDescription):
 
 class DirectoryFile(FileDescription):
     """getdents64 over inode.listdir(), with '.' and '..' first; the offset counts entries."""
+
+    epollable = False
 
     def __init__(self, loc: Location, flags: int) -> None:
         super().__init__(loc, flags)

@@ -25,6 +25,8 @@ class AnonFilesystem(Filesystem):
 
 PIPEFS = AnonFilesystem("pipefs")
 HOSTFS = AnonFilesystem("host")
+# eventfd, epoll: Linux's anon_inode filesystem.
+ANON_INODES = AnonFilesystem("anon_inodefs")
 
 
 class AnonInode(Inode):
