@@ -71,4 +71,16 @@
 #define STATE_APP           1           /* the Sentry handed a context over: run it */
 #define STATE_EVENT         2           /* the stub stopped and published an event */
 
+/* Exit statuses of a stub whose set-up failed (stubproc.EXIT_REASONS) */
+#define EXIT_SIGACTION      10
+#define EXIT_PDEATHSIG      2
+#define EXIT_PARENT         3
+#define EXIT_SHARED_RO      4
+#define EXIT_SHARED_RW      5
+#define EXIT_CLOSE_FDS      6
+#define EXIT_NO_NEW_PRIVS   7
+#define EXIT_SECCOMP        8
+#define EXIT_SIGMASK        9
+#define EXIT_WORKER_SETUP   99
+
 #endif

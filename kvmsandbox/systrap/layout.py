@@ -53,6 +53,19 @@ FPU_AREA_SIZE = LAYOUT["FPU_AREA_SIZE"]
 STATE_NONE = LAYOUT["STATE_NONE"]
 STATE_APP = LAYOUT["STATE_APP"]
 STATE_EVENT = LAYOUT["STATE_EVENT"]
+# stub set-up failures
+EXIT_REASONS = {
+    LAYOUT["EXIT_SIGACTION"]: "installing its signal handlers failed",
+    LAYOUT["EXIT_PDEATHSIG"]: "PR_SET_PDEATHSIG failed",
+    LAYOUT["EXIT_PARENT"]: "its parent is not the Sentry (the Sentry died while it started?)",
+    LAYOUT["EXIT_SHARED_RO"]: "mapping the control area failed",
+    LAYOUT["EXIT_SHARED_RW"]: "mapping the shared region failed",
+    LAYOUT["EXIT_CLOSE_FDS"]: "close_range failed (Linux >= 5.9 needed)",
+    LAYOUT["EXIT_NO_NEW_PRIVS"]: "PR_SET_NO_NEW_PRIVS failed",
+    LAYOUT["EXIT_SECCOMP"]: "installing its seccomp filter failed (seccomp blocked here?)",
+    LAYOUT["EXIT_SIGMASK"]: "blocking signals failed",
+    LAYOUT["EXIT_WORKER_SETUP"]: "a worker's set-up failed (sigaltstack, syscall user dispatch or seccomp)",
+}
 
 assert SHARED_SIZE == THREADS_OFFSET + MAX_THREADS * THREAD_SIZE, "layout.h: SHARED_SIZE is stale"
 

@@ -292,7 +292,7 @@ static void install_handlers(void)
     sa.mask = ~0UL;
     for (i = 0; i < sizeof(handled_signals) / sizeof(handled_signals[0]); i++)
         if (sys4(NR_rt_sigaction, handled_signals[i], &sa, 0, 8) != 0)
-            die(10);
+            die(EXIT_SIGACTION);
 }
 
 static long parse_pid(const char *s)
@@ -319,24 +319,24 @@ void stub_main(long *sp)
     long base;
 
     if (sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0) != 0)
-        die(2);
+        die(EXIT_PDEATHSIG);
     if (sentry <= 0 || sys3(NR_getppid, 0, 0, 0) != sentry)
-        die(3); /* the Sentry died before PDEATHSIG was armed, or a stray start */
+        die(EXIT_PARENT); /* the Sentry died before PDEATHSIG was armed, or a stray start */
     if (sys4(NR_rt_sigprocmask, SIG_SETMASK, &all, 0, 8) != 0)
-        die(9); /* the control thread takes no signals; workers set their own mask */
+        die(EXIT_SIGMASK); /* the control thread takes no signals; workers set their own mask */
     base = sys6(NR_mmap, SHARED_BASE, CTL_RO_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, STUB_SHAREDFD, 0);
     if (base != SHARED_BASE)
-        die(4);
+        die(EXIT_SHARED_RO);
     base = sys6(NR_mmap, SHARED_BASE + CTL_RO_SIZE, SHARED_SIZE - CTL_RO_SIZE, PROT_READ | PROT_WRITE,
                 MAP_SHARED | MAP_FIXED_NOREPLACE, STUB_SHAREDFD, CTL_RO_SIZE);
     if (base != SHARED_BASE + CTL_RO_SIZE)
-        die(5);
+        die(EXIT_SHARED_RW);
     install_handlers();
     if (sys3(NR_close_range, 0, STUB_MEMFD - 1, 0) != 0 || sys3(NR_close_range, STUB_ACKFD + 1, ~0U, 0) != 0)
-        die(6);
+        die(EXIT_CLOSE_FDS);
     if (sys6(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) != 0)
-        die(7);
+        die(EXIT_NO_NEW_PRIVS);
     if (sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, SHARED_BASE + RO_FPROG_PROCESS) != 0)
-        die(8);
+        die(EXIT_SECCOMP);
     stub_control_loop();
 }

@@ -151,7 +151,7 @@ stub_worker_start:
 stub_park:
     ud2
 .Ldie:
-    mov $99, %edi
+    mov $EXIT_WORKER_SETUP, %edi
     mov $NR_exit_group, %eax
     syscall
     ud2

@@ -198,7 +198,8 @@ class Stub:
         if info is None:
             return "running"
         if info.si_code == os.CLD_EXITED:
-            return f"exit status {info.si_status}"
+            reason = layout.EXIT_REASONS.get(info.si_status)
+            return f"exit status {info.si_status}" + (f": {reason}" if reason else "")
         return f"killed by signal {info.si_status}"
 
     def kill(self) -> None:

@@ -195,4 +195,24 @@ def usable_reason() -> str:
     err = lib.systrap_sud_errno()
     if err:
         return f"no syscall user dispatch (Linux >= 5.11 needed): {os.strerror(err)}"
-    return seccomp_trap_available()
+    return seccomp_trap_available() or selftest()
+
+
+@functools.cache
+def selftest() -> str:
+    """'' if a stub starts and a worker parks here, else why not (once per process, ~1 ms).
+
+    The static checks cannot see everything a container runtime may forbid
+    (seccomp() itself, close_range, PR_SET_PDEATHSIG...); a stub that fails
+    its set-up exits with a status saying which step failed.
+    """
+    try:
+        platform = SystrapPlatform(memory_size=PAGE_SIZE)
+        try:
+            asp = platform.new_address_space()
+            asp.release_thread(asp.acquire_thread())
+        finally:
+            platform.close()
+    except (PlatformError, OSError) as e:
+        return f"a test stub failed: {e}"
+    return ""

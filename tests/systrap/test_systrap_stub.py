@@ -113,3 +113,12 @@ def test_release_reaps_the_stub(platform):
     assert gone_or_zombie(pid)
     with pytest.raises(PlatformError):
         asp.map(DATA_VA, PAGE_SIZE, 0, 3)
+
+
+def test_stub_refuses_a_parent_that_is_not_the_sentry():
+    """Started by anyone but the pid on its command line, the stub exits before mapping anything."""
+    from kvmsandbox.systrap.stubproc import STUB_PATH
+
+    done = subprocess.run([str(STUB_PATH), "1"], env={}, timeout=10)
+    assert done.returncode == layout.LAYOUT["EXIT_PARENT"]
+    assert "Sentry" in layout.EXIT_REASONS[done.returncode]
