@@ -25,6 +25,7 @@ from cli.cpu_features import cpu_features
 from cli.do import do_command
 from cli.help import help_group
 from cli.oci import OCI_COMMANDS
+from cli.trace import trace
 
 DEFAULT_ROOT = "/var/run/kvmsandbox"
 OCI_VERSION = "1.0.2"  # the OCI runtime spec version, printed by --version as runsc does
@@ -166,6 +167,7 @@ main.add_command(help_group)
 for _command in OCI_COMMANDS:
     main.add_command(_command)
 main.add_command(do_command)
+main.add_command(trace)
 
 
 if __name__ == "__main__":
