@@ -107,14 +107,14 @@ class SystrapContext(Context):
         thread = address_space.acquire_thread(self._fpu_thread)
         try:
             self._thread = thread
-            if self._interrupt:
-                self._interrupt = False
-                return _INTERRUPTED
             if thread.owner is not self:
                 self._take_fpu(thread)
             if regs.fpu is not None:
                 thread.write_fpu(regs.fpu)
                 regs.fpu = None
+            if self._interrupt:
+                self._interrupt = False
+                return _INTERRUPTED
             _store(thread, regs)
             return self._run(thread, regs)
         finally:
