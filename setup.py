@@ -25,6 +25,7 @@ def _load(path: str):
 # (package directory, builder module, function taking the output directory)
 NATIVE_BUILDERS = [
     ("kvmsandbox/ring0", "kvmsandbox/ring0/build.py", "build_flavours"),
+    ("sentry/loader/vdso", "sentry/loader/vdso/build.py", "build_vdso"),
     ("kvmsandbox/systrap", "kvmsandbox/systrap/build.py", "build_stub"),
 ]
 

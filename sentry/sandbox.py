@@ -90,6 +90,7 @@ class Sandbox:
             group_exit(tg, signal_status(9))
         if not self.kernel.all_exited(5.0):
             log.warning("some tasks did not exit")
+        self.kernel.shutdown()
         try:
             self.gofer.shutdown()
             self.gofer_proc.wait(timeout=5)

@@ -14,6 +14,7 @@ from sentry.kernel.sending import SignalSender
 from sentry.kernel.signals import Handlers
 from sentry.kernel.task import Task
 from sentry.kernel.threadgroup import ProcessGroup, Session, ThreadGroup
+from sentry.kernel.timekeeper import Timekeeper
 from sentry.kernel.timers import TimerWheel
 from sentry.kernel.waiter import WaitQueue
 from sentry.loader.image import Executable
@@ -45,6 +46,7 @@ class Kernel:
         self.timers = TimerWheel()
         self.vvar = SharedPages(self.frames)
         self.vvar.attach()
+        self.timekeeper = Timekeeper(self.vvar)
         self.hostname = hostname
         self.domainname = "(none)"
         self.boot_monotonic = time.monotonic()
@@ -147,6 +149,10 @@ class Kernel:
         finally:
             self.exited.remove(event)
         return init.exit_status
+
+    def shutdown(self) -> None:
+        """Stop the kernel's own threads that touch app memory (before the platform goes)."""
+        self.timekeeper.stop()
 
     def all_exited(self, timeout: float) -> bool:
         """Wait until every task's thread has finished (after init died)."""

@@ -1,4 +1,4 @@
-"""Build the vDSO shared object from vdso.c (setup.py NATIVE_BUILDERS, or on first use)."""
+"""Build the vDSO (vdso.c) and the timekeeper's rdtsc helper (tsc.c), at package build or first use."""
 
 from __future__ import annotations
 
@@ -20,4 +20,11 @@ def build_vdso(out_dir: Path) -> Path:
         "-Wl,-z,max-page-size=4096", "-o", str(out), str(SRC / "vdso.c"),
     ]  # fmt: skip
     subprocess.run(cmd, check=True)
+    build_tsc(out_dir)
+    return out
+
+
+def build_tsc(out_dir: Path) -> Path:
+    out = Path(out_dir) / "tsc.so"
+    subprocess.run(["gcc", "-O2", "-fPIC", "-shared", "-o", str(out), str(SRC / "tsc.c")], check=True)
     return out
