@@ -10,7 +10,7 @@ import time
 import pytest
 from platform_harness import SYS_REPORT, TEST_VA, App, AppThreads, H
 
-from kvmsandbox.platform import PAGE_SIZE, Access, Fault, Interrupted
+from kvmsandbox.platform import GPR_NAMES, PAGE_SIZE, Access, Fault, Interrupted, Syscall
 
 ROUNDS = 2000
 
@@ -200,3 +200,92 @@ def test_watchdog_turns_a_hang_into_a_failure(make_app):
     assert time.monotonic() - start < 5, "the watchdog's interrupt took seconds to land"
     app.set_u64(H["SPIN_STOP"], 1)
     assert app.run() == app.data_u64(H["SPIN_COUNTER"])
+
+
+XMM_OFFSET = 160  # XMM0 in the legacy XSAVE area
+DF = 0x400
+
+
+def test_interrupts_preserve_every_register(make_app, rng):
+    """Interrupts land anywhere in user code: while the app holds random values in every GPR (rcx
+    and r11 too), DF and XMM0-15, 30 interrupt/resume cycles must leave all of it as it was."""
+    app = make_app("hold")
+    gprs = {name: rng.getrandbits(64) for name in GPR_NAMES}
+    gprs["rsp"] = rng.randrange(0x10000, 1 << 47) & ~7
+    for name, value in gprs.items():
+        setattr(app.regs, name, value)
+    app.regs.rflags |= DF
+    xmm = rng.randbytes(256)
+    loop = (app.snippet.addr("hold_loop"), app.snippet.addr("hold_loop_end"))
+    for cycle in range(30):
+        if cycle == 1:  # (an image given to a context's very first switch has a test of its own)
+            image = app.ctx.pull_fpu()
+            image[XMM_OFFSET : XMM_OFFSET + 256] = xmm
+            app.regs.fpu = image
+        timer = threading.Timer(rng.uniform(0.0005, 0.003), app.ctx.interrupt)
+        timer.start()
+        event = app.switch()
+        timer.join()
+        assert isinstance(event, Interrupted), f"cycle {cycle}: {app.describe(event)}"
+        assert loop[0] <= app.regs.rip < loop[1], f"cycle {cycle}: rip {app.regs.rip:#x}"
+        for name, value in gprs.items():
+            got = getattr(app.regs, name)
+            assert got == value, f"cycle {cycle}: {name}={got:#x} at the interrupt, the app had {value:#x}"
+    app.set_u64(H["SPIN_STOP"], 1)
+    assert app.run() == 0
+    saved = dict(zip(GPR_NAMES, app.data_u64s(H["R_SAVE"], 16), strict=True))
+    for name, value in gprs.items():
+        assert saved[name] == value, (
+            f"after the interrupts the app has {name}={saved[name]:#x}, not {value:#x}"
+        )
+    assert app.data_u64(H["R_SAVE_FLAGS"]) & DF, "DF was lost"
+    assert app.mf.read(app.data_off + H["R_VSAVE"], 256) == xmm, "XMM registers changed"
+
+
+def test_interrupts_racing_with_syscalls(make_app, rng):
+    """interrupt() fired at random moments while the app makes 300 syscalls: each switch returns a
+    Syscall or Interrupted, every syscall is seen exactly once and in order, and every return value
+    reaches the app."""
+    app = make_app("echo")
+    count = 300
+    table = []
+    for i in range(count):
+        table += [i % 451, i, rng.getrandbits(64), 0, 0, 0, 0, 0, 0, 0]
+    app.set_u64(H["D_PARAM"] + H["ECHO_COUNT"], count)
+    app.set_u64(H["D_LOG"], *table)
+    returns = [rng.getrandbits(64) for _ in range(count)]
+    done = threading.Event()
+
+    def interrupter():
+        while not done.is_set():
+            app.ctx.interrupt()
+            time.sleep(rng.uniform(0, 0.0005))
+
+    thread = threading.Thread(target=interrupter)
+    thread.start()
+    interrupted = 0
+    try:
+        seen = 0
+        while seen < count:
+            event = app.switch()
+            if isinstance(event, Interrupted):
+                interrupted += 1
+                continue
+            assert isinstance(event, Syscall), app.describe(event)
+            assert event.args[0] == seen, f"syscall {event.args[0]} came when {seen} was due"
+            assert event.nr == seen % 451 and event.args[1] == table[10 * seen + 2]
+            app.regs.rax = returns[seen]
+            seen += 1
+    finally:
+        done.set()
+        thread.join()
+    while True:
+        event = app.switch()
+        if not isinstance(event, Interrupted):
+            break
+    assert isinstance(event, Syscall) and event.nr == H["SYS_EXIT"] and event.args[0] == count, app.describe(
+        event
+    )
+    got = [app.data_u64(H["D_LOG"] + i * H["ECHO_ENTRY"] + H["E_RET"]) for i in range(count)]
+    assert got == returns, "a return value was lost or duplicated around an interrupt"
+    assert interrupted > 0, "no interrupt landed: the race was not exercised"

@@ -296,3 +296,16 @@ def test_avx512_state_survives_round_trips(make_app, rng):
     assert app.run({H["SYS_TICK"]: tick}) == 0
     assert ticks == count
     check(count - 1)
+
+
+def test_fpu_image_given_to_the_first_switch(make_app, rng):
+    """A new context's first switch loads the FPU image in regs.fpu (a new thread or exec'd process
+    starts with the state the Sentry gives it, e.g. the parent's on clone)."""
+    app = make_app("setregs")
+    image = app.ctx.pull_fpu()
+    xmm = rng.randbytes(256)
+    image[XMM_OFFSET : XMM_OFFSET + 256] = xmm
+    app.regs.fpu = image
+    app.regs.rip = app.snippet.addr("landing")
+    assert app.expect_syscall(SYS_EXIT).args[0] == 0
+    assert app.mf.read(app.data_off + H["R_VSAVE"], 256) == xmm, "the first switch ignored regs.fpu"
