@@ -13,7 +13,7 @@ import struct
 from sentry.errors import Errno
 from sentry.syscalls.args import s32, s64, u32
 from sentry.syscalls.fsargs import IO_CHUNK, get_file, io_count
-from sentry.vfs.file import MAX_RW, SETFL_MASK, FileDescription
+from sentry.vfs.file import MAX_RW, SEEK_CUR, SEEK_SET, SETFL_MASK, FileDescription
 from sentry.vfs.fs.pipe import CAPACITY, PipeFile, make_pipe
 
 IOV_MAX = 1024
@@ -145,21 +145,43 @@ def sys_lseek(task, fd, offset, whence) -> int:
     return file.seek(s64(offset), u32(whence))
 
 
+def _copy(
+    task, src: FileDescription, dst: FileDescription, n: int, in_off: int | None
+) -> tuple[int, int | None]:
+    """Move up to n bytes from src (at in_off, else its own offset) to dst's own offset.
+
+    Reads with pread and then advances src by what dst took, so a short write
+    (a full pipe, a signal) loses nothing. Returns (bytes written, src offset after).
+    """
+    if in_off is None:
+        try:
+            in_off = src.seek(0, SEEK_CUR)
+        except Errno as e:
+            if e.code != errno.ESPIPE:
+                raise
+            data = src.read(task, n)
+            return (dst.write(task, data) if data else 0), None
+        data = src.pread(task, n, in_off)
+        written = dst.write(task, data) if data else 0
+        src.seek(in_off + written, SEEK_SET)
+        return written, None
+    data = src.pread(task, n, in_off)
+    written = dst.write(task, data) if data else 0
+    return written, in_off + written
+
+
 def sys_sendfile(task, out_fd, in_fd, offset_ptr, count) -> int:
     """Copy through the Sentry: read from in_fd (at *offset if given), write to out_fd."""
     src = _readable(task, in_fd)
     dst = _writable(task, out_fd)
     n = io_count(count)
+    off = None
     if offset_ptr:
         (off,) = struct.unpack("<q", task.mm.copy_in(offset_ptr, 8))
-        if off < 0:
-            raise Errno(errno.EINVAL)
-        data = src.pread(task, n, off)
-    else:
-        data = src.read(task, n)
-    written = dst.write(task, data) if data else 0
+        _offset(off)
+    written, after = _copy(task, src, dst, n, off)
     if offset_ptr:
-        task.mm.copy_out(offset_ptr, struct.pack("<q", off + written))
+        task.mm.copy_out(offset_ptr, struct.pack("<q", after))
     return written
 
 
@@ -380,19 +402,20 @@ def sys_copy_file_range(task, fd_in, off_in, fd_out, off_out, length, flags) -> 
         raise Errno(errno.EINVAL)
     src, dst = _readable(task, fd_in), _writable(task, fd_out)
     n = io_count(length)
+    pos_in = None
     if off_in:
         (pos_in,) = struct.unpack("<q", task.mm.copy_in(off_in, 8))
-        data = src.pread(task, n, _offset(pos_in))
-    else:
-        data = src.read(task, n)
+        _offset(pos_in)
     if off_out:
         (pos_out,) = struct.unpack("<q", task.mm.copy_in(off_out, 8))
+        data = src.pread(task, n, pos_in) if off_in else src.read(task, n)
         written = dst.pwrite(task, data, _offset(pos_out)) if data else 0
         task.mm.copy_out(off_out, struct.pack("<q", pos_out + written))
+        after = None if pos_in is None else pos_in + written
     else:
-        written = dst.write(task, data) if data else 0
+        written, after = _copy(task, src, dst, n, pos_in)
     if off_in:
-        task.mm.copy_out(off_in, struct.pack("<q", pos_in + written))
+        task.mm.copy_out(off_in, struct.pack("<q", after))
     return written
 
 

@@ -32,9 +32,15 @@ class Waiter:
     def __init__(self) -> None:
         self._fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._host: dict[int, int] = {}
+        # A queue may still hold this waiter for a moment after close(): wake() then
+        # does nothing, rather than writing to whatever file reused the fd number.
+        self._lock = threading.Lock()
+        self._closed = False
 
     def wake(self) -> None:
-        os.eventfd_write(self._fd, 1)
+        with self._lock:
+            if not self._closed:
+                os.eventfd_write(self._fd, 1)
 
     def watch_host_fd(self, fd: int, events: int) -> None:
         """Also return from wait() when this host fd has any of `events`."""
@@ -54,7 +60,9 @@ class Waiter:
         return bool(poller.poll(ms))
 
     def close(self) -> None:
-        os.close(self._fd)
+        with self._lock:
+            self._closed = True
+            os.close(self._fd)
 
 
 class WaitQueue:

@@ -13,6 +13,7 @@ from fake_task import BASE
 
 from sentry.errors import ERESTARTNOHAND, ERESTARTSYS
 from sentry.syscalls import fd as fdcalls
+from sentry.syscalls import fs as fscalls
 from sentry.syscalls import poll as pollcalls
 
 BUF = BASE + 0x1000
@@ -194,3 +195,45 @@ def test_select_and_pselect(sandbox):
     assert task.call(pollcalls.sys_select, -1 & 0xFFFFFFFF, 0, 0, 0, 0) == -errno.EINVAL
     bad_tv = task.put(0x400, struct.pack("<qq", 0, 2_000_000))
     assert task.call(pollcalls.sys_select, 0, 0, 0, 0, bad_tv) == -errno.EINVAL
+
+
+def test_pipe_stress_between_threads(sandbox):
+    """Many wakeups racing with waiters coming and going: every byte arrives, in order."""
+    task = sandbox
+    r, w = pipe(task)
+    rfile, wfile = task.fds.get(r), task.fds.get(w)
+    payload = os.urandom(1 << 20)
+
+    def produce() -> None:
+        for i in range(0, len(payload), 7000):
+            wfile.write(task, payload[i : i + 7000])
+        task.call(fdcalls.sys_close, w)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    got = bytearray()
+    while chunk := rfile.read(task, 3000):
+        got += chunk
+    t.join()
+    assert bytes(got) == payload
+
+
+def test_sendfile_short_write_loses_nothing(sandbox):
+    task = sandbox
+    fd = task.call(
+        fscalls.sys_openat, -100 & 0xFFFFFFFF, task.path(b"/tmp/src"), os.O_CREAT | os.O_RDWR, 0o644
+    )
+    data = os.urandom(10000)
+    task.put(0x20000, data)
+    assert task.call(fdcalls.sys_pwrite64, fd, BASE + 0x20000, len(data), 0) == len(data)
+    r, w = pipe(task, os.O_NONBLOCK)
+    assert write(task, w, b"f" * (65536 - 2000)) == 65536 - 2000
+    assert task.call(fdcalls.sys_sendfile, w, fd, 0, 100000) == 2000
+    assert task.call(fdcalls.sys_lseek, fd, 0, os.SEEK_CUR) == 2000
+    out = b""
+    while (n := task.call(fdcalls.sys_read, r, BUF, 65536)) > 0:
+        out += task.get(BUF, n)
+    while (n := task.call(fdcalls.sys_sendfile, w, fd, 0, 100000)) > 0:
+        while (m := task.call(fdcalls.sys_read, r, BUF, 65536)) > 0:
+            out += task.get(BUF, m)
+    assert out[65536 - 2000 :] == data
