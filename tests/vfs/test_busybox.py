@@ -7,6 +7,7 @@ escapes out of the root that must fail.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -40,6 +41,7 @@ def root(tmp_path_factory):
     (root / "data" / "link").symlink_to("/etc/passwd")
     (root / "escape").symlink_to("../../../../../secret")
     (base / "secret").write_text("host secret\n")
+    (root / "data" / "big").write_bytes(os.urandom(8 << 20))
     return root
 
 
@@ -68,7 +70,7 @@ def run(root, tmp_path, *argv: str) -> tuple[int, str]:
     ("argv", "expected"),
     [
         (["cat", "/data/fruits"], "pear\napple\nfig\nbanana\napple\n"),
-        (["ls", "/data"], "fruits\nlink\nsub\n"),
+        (["ls", "/data"], "big\nfruits\nlink\nsub\n"),
         (["grep", "-n", "apple", "/data/fruits"], "2:apple\n5:apple\n"),
         (["sed", "s/a/A/g", "/data/fruits"], "peAr\nApple\nfig\nbAnAnA\nApple\n"),
         (["awk", "-F:", "{print $3}", "/data/link"], "0\n1000\n"),
@@ -106,3 +108,9 @@ def test_cannot_escape_the_root(root, tmp_path):
     assert "escape" in out.splitlines()
     code, out = run(root, tmp_path, "sh", "-c", "echo x > /data/new")
     assert code != 0 and "Read-only file system" in out
+
+
+def test_large_pipeline_loses_nothing(root, tmp_path):
+    script = "cat /data/big | cat | wc -c; md5sum < /data/big | cut -c1-32"
+    digest = hashlib.md5((root / "data" / "big").read_bytes()).hexdigest()
+    assert run(root, tmp_path, "sh", "-c", script) == (0, f"{8 << 20}\n{digest}\n")
