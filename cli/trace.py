@@ -1,7 +1,8 @@
 """`kvmsandbox trace`: runsc's trace session commands.
 
 `metadata` needs no sandbox. `create`, `delete`, `list` and `procfs` talk to
-a running sandbox through its control channel (TraceControl below). `create`
+a running sandbox through its control socket (TraceControl below; the
+sandbox side is sentry/seccheck/control.py). `create`
 validates the session file and connects the remote sinks here, outside the
 sandbox, then hands the connected fds over: the Sentry makes no host sockets.
 """
@@ -16,6 +17,9 @@ from typing import Any, Protocol
 
 import click
 
+from bootstrap.control import ControlClient
+from bootstrap.errors import OCIError
+from bootstrap.state import NotFound, StateStore
 from sentry.seccheck import points, session
 from sentry.seccheck.config import ConfigError, load_session_file
 from sentry.seccheck.sinks.remote import SinkSetupError
@@ -41,17 +45,56 @@ class TraceControl(Protocol):
     def procfs_dump(self) -> list[dict[str, Any]]: ...
 
 
-def sandbox_control(root: str, container_id: str) -> TraceControl:
-    """The control channel of the sandbox running `container_id` under `root`.
+class _SandboxControl:
+    """TraceControl over the sandbox's control socket, one connection per request."""
 
-    No sandbox process serves trace requests yet (the OCI runtime wires this
-    up, issue 7), so every container ID is unknown for now.
-    """
-    raise click.ClickException(f'container "{container_id}" not found (under {root})')
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def _call(self, op: str, fds: list[int] | tuple[int, ...] = (), **args: Any) -> Any:
+        try:
+            with ControlClient(self._path) as client:
+                return client.call(op, fds=fds, **args)
+        except OCIError as e:
+            raise TraceControlError(str(e)) from None
+
+    def create_trace_session(self, config: dict[str, Any], fds: list[int | None], force: bool) -> None:
+        fd_sinks = [i for i, fd in enumerate(fds) if fd is not None]
+        self._call(
+            "trace_create",
+            [fd for fd in fds if fd is not None],
+            config=config,
+            force=force,
+            fd_sinks=fd_sinks,
+        )
+
+    def delete_trace_session(self, name: str) -> None:
+        self._call("trace_delete", name=name)
+
+    def list_trace_sessions(self) -> list[dict[str, Any]]:
+        return self._call("trace_list")
+
+    def procfs_dump(self) -> list[dict[str, Any]]:
+        return self._call("procfs")
+
+
+def sandbox_control(root: str, container_id: str) -> TraceControl:
+    """The control channel of the running sandbox of `container_id` under `root`."""
+    store = StateStore(root)
+    try:
+        state = store.load(container_id)
+    except NotFound:
+        raise click.ClickException(f'container "{container_id}" not found') from None
+    except OCIError as e:
+        raise click.ClickException(str(e)) from None
+    if not state.sandbox_alive():
+        raise click.ClickException(f'container "{container_id}" is not running')
+    return _SandboxControl(store.control_path(container_id))
 
 
 def _root(ctx: click.Context) -> str:
-    return getattr(ctx.find_root().obj, "root", "")
+    """The global --root (cli.main's GlobalFlags)."""
+    return ctx.find_root().obj.root
 
 
 @contextlib.contextmanager

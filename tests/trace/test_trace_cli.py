@@ -10,12 +10,15 @@ from click.testing import CliRunner
 from trace_monitor import wait_for
 
 import cli.trace
+from cli.main import main
 from sentry.seccheck import hooks, points, session
 from sentry.seccheck.config import parse_session
 
+ROOT = "/nonexistent/kvmsandbox-trace-tests"
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli.trace.trace, list(args))
+
+def run(*args: str, root: str = ROOT) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--root", root, "trace", *args])
     return result.exit_code, result.output
 
 

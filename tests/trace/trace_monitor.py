@@ -89,7 +89,8 @@ class Monitor:
         self.reply = reply
         self.handshakes: list[bytes] = []
         self.packets: list[Packet] = []
-        self.closed = threading.Event()
+        self.closed = threading.Event()  # a connection ended
+        self.ended = 0
         self.reading = threading.Event()
         self.reading.set()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -100,11 +101,16 @@ class Monitor:
         self._thread.start()
 
     def _accept(self) -> None:
-        try:
-            conn, _ = self._listener.accept()
-        except OSError:
-            return
-        self._conns.append(conn)
+        """One monitor serves any number of sandboxes, each connection on its own thread."""
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
         self.handshakes.append(conn.recv(65536))
         if self.reply is None:
             return  # a monitor that never answers
@@ -119,6 +125,7 @@ class Monitor:
                 break
             header_size, message_type, dropped = struct.unpack_from("<HHI", data)
             self.packets.append(Packet(header_size, message_type, dropped, data[header_size:]))
+        self.ended += 1
         self.closed.set()
 
     def pause(self) -> None:
