@@ -445,5 +445,19 @@ def fake_page_table(rng: random.Random) -> bytes:
     return struct.pack("<512Q", *entries)
 
 
+XMM_OFFSET = 160  # XMM0 in the XSAVE legacy area
+XSTATE_BV_OFFSET = 512  # XSAVE header: which components the image holds
+XFEATURE_SSE = 1 << 1
+
+
+def set_xmm(image: bytearray, xmm: bytes) -> None:
+    """Put XMM0-15 into an XSAVE image and mark the SSE component present (with its XSTATE_BV bit
+    clear, XRSTOR would load the init state, zeros, whatever the legacy area says)."""
+    assert len(xmm) == 256
+    image[XMM_OFFSET : XMM_OFFSET + 256] = xmm
+    bv = struct.unpack_from("<Q", image, XSTATE_BV_OFFSET)[0]
+    struct.pack_into("<Q", image, XSTATE_BV_OFFSET, bv | XFEATURE_SSE)
+
+
 def new_marker(rng: random.Random) -> bytes:
     return rng.getrandbits(128).to_bytes(16, "little")

@@ -8,11 +8,11 @@ import threading
 import time
 
 import pytest
-from platform_harness import SYS_REPORT, TEST_VA, App, AppThreads, H
+from platform_harness import SYS_REPORT, TEST_VA, App, AppThreads, H, set_xmm
 
 from kvmsandbox.platform import GPR_NAMES, PAGE_SIZE, Access, Fault, Interrupted, Syscall
 
-ROUNDS = 2000
+ROUNDS = 1000
 
 
 def run_in_threads(apps, body):
@@ -23,7 +23,7 @@ def run_in_threads(apps, body):
 def test_two_contexts_run_concurrently(platform, make_app, spaces):
     """Two contexts on two threads play ping-pong through a shared page. Serialised (one vCPU at a
     time, a lock or the GIL held across the run) every turn waits for a host thread switch, which
-    pingpong.S counts as a long wait; truly parallel, almost no turn does."""
+    pingpong.S counts as a long wait; truly parallel, most turns are quick."""
     first = make_app("pingpong")
     if spaces == "one-address-space":
         second = first.new_thread()
@@ -36,7 +36,7 @@ def test_two_contexts_run_concurrently(platform, make_app, spaces):
         app.set_u64(H["P_ROUNDS"], ROUNDS)
         app.set_u64(H["P_LONG_SPINS"], 1 << 16)
         app.set_u64(H["P_GIVEUP_SPINS"], 1 << 31)
-        app.set_u64(H["P_MAX_LONG"], ROUNDS // 4)
+        app.set_u64(H["P_MAX_LONG"], ROUNDS // 2)
     results = {}
     for role, app in enumerate((first, second)):
         app.regs.rdi = role
@@ -57,7 +57,9 @@ def test_two_contexts_run_concurrently(platform, make_app, spaces):
             f"role {role} gave up after {rounds} rounds with {long_waits} long waits: "
             "the two contexts do not run at the same time"
         )
-        assert long_waits <= ROUNDS // 10, f"role {role}: {long_waits} of {ROUNDS} turns waited long"
+        # serialised, every turn waits for a thread switch; in parallel most are quick even on a
+        # loaded host (a long wait there means the partner's host thread was preempted)
+        assert long_waits < ROUNDS // 2, f"role {role}: {long_waits} of {ROUNDS} turns waited long"
     counter = int.from_bytes(platform.memory_file.read(shared_off, 8), "little")
     assert counter == 2 * ROUNDS, f"shared counter {counter}, expected {2 * ROUNDS}"
 
@@ -202,7 +204,6 @@ def test_watchdog_turns_a_hang_into_a_failure(make_app):
     assert app.run() == app.data_u64(H["SPIN_COUNTER"])
 
 
-XMM_OFFSET = 160  # XMM0 in the legacy XSAVE area
 DF = 0x400
 
 
@@ -217,11 +218,10 @@ def test_interrupts_preserve_every_register(make_app, rng):
     app.regs.rflags |= DF
     xmm = rng.randbytes(256)
     loop = (app.snippet.addr("hold_loop"), app.snippet.addr("hold_loop_end"))
+    image = app.ctx.pull_fpu()
+    set_xmm(image, xmm)
+    app.regs.fpu = image
     for cycle in range(30):
-        if cycle == 1:  # (an image given to a context's very first switch has a test of its own)
-            image = app.ctx.pull_fpu()
-            image[XMM_OFFSET : XMM_OFFSET + 256] = xmm
-            app.regs.fpu = image
         timer = threading.Timer(rng.uniform(0.0005, 0.003), app.ctx.interrupt)
         timer.start()
         event = app.switch()

@@ -6,13 +6,12 @@ import struct
 from pathlib import Path
 
 import pytest
-from platform_harness import MASK64, SIGILL, SYS_EXIT, SYS_REPORT, H
+from platform_harness import MASK64, SIGILL, SYS_EXIT, SYS_REPORT, XMM_OFFSET, H, set_xmm
 
 from kvmsandbox.platform import GPR_NAMES, RFLAGS_FIXED, Access, Fault, Syscall
 
 FLAGS_MASK = H["FLAGS_MASK"]
 GPRS = GPR_NAMES
-XMM_OFFSET = 160  # XMM0 in the legacy XSAVE area
 
 
 def host_has(flag: str) -> bool:
@@ -185,7 +184,7 @@ def test_fpu_state_visible_and_settable(make_app, rng):
         )
     new = rng.randbytes(256)
     image = bytearray(image)
-    image[XMM_OFFSET : XMM_OFFSET + 256] = new
+    set_xmm(image, new)
     app.regs.fpu = image
     app.regs.rip = app.snippet.addr("landing")
     app.regs.rsp = H["STACK_TOP"]
@@ -304,7 +303,7 @@ def test_fpu_image_given_to_the_first_switch(make_app, rng):
     app = make_app("setregs")
     image = app.ctx.pull_fpu()
     xmm = rng.randbytes(256)
-    image[XMM_OFFSET : XMM_OFFSET + 256] = xmm
+    set_xmm(image, xmm)
     app.regs.fpu = image
     app.regs.rip = app.snippet.addr("landing")
     assert app.expect_syscall(SYS_EXIT).args[0] == 0
