@@ -13,7 +13,7 @@ from sentry.vfs.fdtable import FDTable
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from fake_task import FakeKernel, FakeTask  # noqa: E402
+from vfs_fake_task import FakeKernel, FakeTask  # noqa: E402
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import os
 
-from test_files import cat, open_
-from test_pipes_poll import pipe
+from test_vfs_files import cat, open_
+from test_vfs_pipes_poll import pipe
 
 from sentry.syscalls import fs as fscalls
 

@@ -10,7 +10,7 @@ import termios
 from types import SimpleNamespace
 
 import pytest
-from fake_task import BASE, FakeMM
+from vfs_fake_task import BASE, FakeMM
 
 from sentry.errors import Errno
 from sentry.vfs.fs.anon import HOSTFS

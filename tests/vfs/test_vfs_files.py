@@ -7,7 +7,7 @@ import os
 import stat
 import struct
 
-from fake_task import BASE
+from vfs_fake_task import BASE
 
 from sentry.syscalls import fd as fdcalls
 from sentry.syscalls import fs as fscalls

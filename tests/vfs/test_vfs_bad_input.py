@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 import os
 
-from fake_task import BASE, SIZE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from vfs_fake_task import BASE, SIZE
 
 from sentry.errors import Errno
 from sentry.syscalls import epoll as epollcalls

@@ -6,9 +6,9 @@ import errno
 import os
 import struct
 
-from fake_task import BASE
-from test_files import open_
-from test_pipes_poll import later, pipe, write
+from test_vfs_files import open_
+from test_vfs_pipes_poll import later, pipe, write
+from vfs_fake_task import BASE
 
 from sentry.syscalls import epoll as epollcalls
 from sentry.syscalls import fd as fdcalls

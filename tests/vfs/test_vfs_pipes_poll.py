@@ -9,7 +9,7 @@ import struct
 import threading
 import time
 
-from fake_task import BASE
+from vfs_fake_task import BASE
 
 from sentry.errors import ERESTARTNOHAND, ERESTARTSYS
 from sentry.syscalls import fd as fdcalls
