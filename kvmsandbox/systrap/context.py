@@ -19,6 +19,7 @@ import signal
 import struct
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from kvmsandbox.platform import (
     GPR_NAMES,
@@ -34,7 +35,10 @@ from kvmsandbox.platform import (
 )
 from kvmsandbox.systrap import layout
 from kvmsandbox.systrap._systrap import lib
-from kvmsandbox.systrap.stubproc import StubCorrupted, StubDied, StubThread, default_fpu
+from kvmsandbox.systrap.stubproc import Stub, StubCorrupted, StubDied, StubThread, default_fpu
+
+if TYPE_CHECKING:
+    from kvmsandbox.systrap.systrap_platform import SystrapAddressSpace
 
 REG_FIELDS = (*GPR_NAMES, "rip", "rflags", "fs_base", "gs_base")
 _REGS = struct.Struct(f"<{layout.MSG_NREGS}Q")
@@ -66,7 +70,6 @@ class SystrapContext(Context):
         self._interrupt = False
         self._kicked_at = 0.0
         self._thread: StubThread | None = None
-        self._lock = threading.Lock()
         # The FPU state lives in the message of the stub thread this context
         # last ran on (`_fpu_thread`, whose `owner` is this context) until
         # another context takes that thread; then it is saved in `_fpu`.
@@ -103,7 +106,7 @@ class SystrapContext(Context):
             thread.owner = None
             self._fpu_thread = None
 
-    def switch(self, address_space, regs: Regs) -> Event:
+    def switch(self, address_space: SystrapAddressSpace, regs: Regs) -> Event:
         thread = address_space.acquire_thread(self._fpu_thread)
         try:
             self._thread = thread
@@ -115,6 +118,7 @@ class SystrapContext(Context):
             if self._interrupt:
                 self._interrupt = False
                 return _INTERRUPTED
+            self._kicked_at = 0.0
             _store(thread, regs)
             return self._run(thread, regs)
         finally:
@@ -147,7 +151,6 @@ class SystrapContext(Context):
                 if not self._interrupt:
                     continue  # a stale kick meant for an earlier switch: resume as is
                 self._interrupt = False
-                self._kicked_at = 0.0
                 _load(view, off, regs)
                 return _INTERRUPTED
             _load(view, off, regs)
@@ -160,7 +163,7 @@ class SystrapContext(Context):
             thread.stub.kill()
             raise StubCorrupted(f"systrap thread {thread.index} reported signal {signo}")
 
-    def _check_stuck(self, stub) -> None:
+    def _check_stuck(self, stub: Stub) -> None:
         """Called every WAIT_SLICE_NS while app code runs: notice a dead or unresponsive stub."""
         stub.check_alive()
         if not self._interrupt:

@@ -29,11 +29,16 @@ import signal
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kvmsandbox.platform import PlatformError
 from kvmsandbox.systrap import layout
 from kvmsandbox.systrap._systrap import ffi, lib
+
+if TYPE_CHECKING:
+    from kvmsandbox.systrap.context import SystrapContext
 
 STUB_PATH = Path(__file__).with_name("stub")
 
@@ -91,7 +96,7 @@ class StubThread:
         self.tid = tid
         self.offset = layout.thread_offset(index)
         self.state = ffi.cast("uint32_t *", stub.base_ptr + self.offset + layout.MSG_STATE)
-        self.owner = None  # the context whose FPU state is in this thread's message
+        self.owner: SystrapContext | None = None  # whose FPU state is in this thread's message
 
     def write_fpu(self, image: bytes | bytearray) -> None:
         """Put an XSAVE image in the message; x87 and SSE are always loaded from its legacy area.
@@ -120,7 +125,14 @@ class StubThread:
 class Stub:
     """A stub process and the Sentry's end of its shared region."""
 
-    def __init__(self, memfd: int, spawn, filters: tuple[bytes, bytes], fsgsbase: bool) -> None:
+    def __init__(
+        self,
+        memfd: int,
+        spawn: Callable[[Callable[[int], int], int], int],
+        filters: tuple[bytes, bytes],
+        fsgsbase: bool,
+    ) -> None:
+        """Start a stub on `memfd` (the memory file); `spawn(fn, memfd)` runs fn on the spawner thread."""
         self.lock = threading.Lock()
         self.pid = -1
         self.pidfd = -1

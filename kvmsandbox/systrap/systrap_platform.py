@@ -12,6 +12,7 @@ import concurrent.futures
 import functools
 import os
 import threading
+from collections.abc import Callable
 
 from elftools.elf.elffile import ELFFile
 
@@ -148,7 +149,7 @@ class SystrapPlatform(Platform):
         self._address_spaces: set[SystrapAddressSpace] = set()
         self.memory_file = MemoryFile(memory_size, name="systrap-memory")
 
-    def spawn(self, fn, *args):
+    def spawn(self, fn: Callable[..., int], *args: object) -> int:
         """Run `fn(*args)` on the spawner thread: the stubs' parent, alive as long as the platform."""
         return self._spawner.submit(fn, *args).result()
 
