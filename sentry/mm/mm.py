@@ -341,8 +341,8 @@ class MM:
                 self._check_range(addr, 1)
                 chunk = min(PAGE_SIZE - (addr & PAGE_MASK), limit - len(out))
                 frame = self._frame(addr, False) + (addr & PAGE_MASK)
-                piece = self.view[frame : frame + chunk]
-                nul = bytes(piece).find(b"\0")
+                piece = bytes(self.view[frame : frame + chunk])
+                nul = piece.find(b"\0")
                 if nul >= 0:
                     out += piece[:nul]
                     return bytes(out)
