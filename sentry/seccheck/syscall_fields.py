@@ -25,7 +25,7 @@ MAX_ARGS = 4096  # argv/envv entries read for a point; Linux's own limit is far 
 MAX_SOCKADDR = 128  # sizeof(struct sockaddr_storage)
 O_CREAT_WRONLY_TRUNC = 0o1101  # what creat() means as open flags
 
-Builder = Callable[[Message, Any, tuple[int, ...], "int | None", frozenset[str]], None]
+Builder = Callable[[Message, Any, tuple[int, ...], int | None, frozenset[str]], None]
 
 
 def fd_path(task: Any, fd: int) -> str:
