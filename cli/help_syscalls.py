@@ -31,7 +31,7 @@ class Row:
 
 
 def load_rows() -> list[Row]:
-    """The Sentry's rows sorted by number; a ClickException if the table cannot be loaded."""
+    """The Sentry's named rows sorted by number; a ClickException if the table cannot be loaded."""
     try:
         table = importlib.import_module(TABLE_MODULE)
         raw = table.rows()
@@ -42,7 +42,9 @@ def load_rows() -> list[Row]:
     rows = [
         Row(int(r.nr), str(r.name), str(getattr(r.support, "value", r.support)), r.note or "") for r in raw
     ]
-    return sorted(rows, key=lambda r: r.nr)
+    # Numbers with no system call behind them (a table may list them so dispatch is total)
+    # are not documented, as in runsc.
+    return sorted((r for r in rows if r.name), key=lambda r: r.nr)
 
 
 def _tabwrite(lines: list[list[str]], padding: int = 2) -> str:
@@ -79,13 +81,15 @@ def render_csv(rows: Iterable[Row]) -> str:
 
 
 def render_json(rows: Iterable[Row]) -> str:
+    # encoding/json: struct fields in declaration order (name, support, note-if-any);
+    # map keys sorted as strings ("0", "1", "10", ...).
     calls = {}
-    for row in rows:
+    for row in sorted(rows, key=lambda r: str(r.nr)):
         doc = {"name": row.name, "support": row.support}
         if row.note:
             doc["note"] = row.note
         calls[str(row.nr)] = doc
-    text = json.dumps({OS_NAME: {ARCH: {"syscalls": calls}}}, indent=2, sort_keys=True, ensure_ascii=False)
+    text = json.dumps({OS_NAME: {ARCH: {"syscalls": calls}}}, indent=2, ensure_ascii=False)
     # encoding/json escapes these for safe embedding in HTML; do the same so outputs diff cleanly.
     for char, escape in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
         text = text.replace(char, escape)

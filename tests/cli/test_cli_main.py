@@ -114,6 +114,7 @@ ROWS = [
     ),
     types.SimpleNamespace(nr=0, name="read", support="Full Support", note="Fully Supported."),
     types.SimpleNamespace(nr=134, name="uselib", support="Unimplemented", note=""),
+    types.SimpleNamespace(nr=335, name="", support="Unimplemented", note="Not a system call number."),
 ]
 
 
@@ -155,6 +156,7 @@ def test_help_syscalls_json(fake_table: None) -> None:
     calls = json.loads(output)["linux"]["amd64"]["syscalls"]
     assert list(calls) == ["0", "134", "28"]  # encoding/json sorts keys as strings
     assert calls["134"] == {"name": "uselib", "support": "Unimplemented"}
+    assert list(calls["28"]) == ["name", "support", "note"]  # Go struct field order
     assert calls["28"]["note"] == "Some <advice>, ignored.\nSee: x"
 
 
