@@ -17,10 +17,11 @@ the point is lost.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -103,16 +104,23 @@ def syscall_exit(task: Any, nr: int, args: Sequence[int], ret: int) -> None:
 
 
 def container_start(
-    task: Any, *, container_id: str, cwd: str, args: Sequence[str], env: Sequence[str], terminal: bool
+    task: Any,
+    *,
+    container_id: str,
+    cwd: str,
+    args: Sequence[str | bytes],
+    env: Sequence[str | bytes],
+    terminal: bool,
 ) -> None:
     """container/start: the container's init task is about to run its first instruction."""
     p = _lifecycle.get(points.CONTAINER_START)
     if p is None:
         return
-    m = container_pb2.Start(id=container_id, cwd=cwd, args=args, terminal=terminal)
-    if "env" in p.optional:
-        m.env.extend(env)
-    _send(p, m, task)
+    with _guarded():
+        m = container_pb2.Start(id=container_id, cwd=cwd, args=_texts(args), terminal=terminal)
+        if "env" in p.optional:
+            m.env.extend(_texts(env))
+        _send(p, m, task)
 
 
 def clone(task: Any, child: Any, flags: int) -> None:
@@ -120,64 +128,82 @@ def clone(task: Any, child: Any, flags: int) -> None:
     p = _lifecycle.get(points.SENTRY_CLONE)
     if p is None:
         return
-    m = sentry_pb2.CloneInfo(
-        created_thread_id=child.tid,
-        created_thread_group_id=child.tg.pid,
-        created_thread_start_time_ns=child.start_time_ns,
-        flags=flags & ((1 << 64) - 1),
-    )
-    _send(p, m, task)
+    with _guarded():
+        m = sentry_pb2.CloneInfo(
+            created_thread_id=child.tid,
+            created_thread_group_id=child.tg.pid,
+            created_thread_start_time_ns=child.start_time_ns,
+            flags=flags & ((1 << 64) - 1),
+        )
+        _send(p, m, task)
 
 
 def execve(
     task: Any,
     *,
-    binary_path: str,
-    argv: Sequence[str],
-    env: Sequence[str],
+    binary_path: str | bytes,
+    argv: Sequence[str | bytes],
+    env: Sequence[str | bytes],
     stat: Any = None,
     content: bytes | None = None,
 ) -> None:
     """sentry/execve: `task` has committed to the new image (its context still names the old one).
 
     `stat` (a sentry.vfs.stat.Stat: mode uid gid ino size nlink ctime_ns) feeds
-    binary_info, `content` (the executable's bytes) binary_sha256.
+    binary_info, `content` (the executable's bytes) binary_sha256. Bytes are
+    decoded as UTF-8 with replacement, as protobuf strings must be.
     """
     p = _lifecycle.get(points.SENTRY_EXECVE)
     if p is None:
         return
-    m = sentry_pb2.ExecveInfo(binary_path=binary_path, argv=argv, env=env)
-    if "binary_info" in p.optional and stat is not None:
-        m.binary_mode, m.binary_uid, m.binary_gid = stat.mode, stat.uid, stat.gid
-        m.binary_ino, m.binary_size, m.binary_nlink = stat.ino, stat.size, stat.nlink
-        m.binary_ctime.sec, m.binary_ctime.nsec = divmod(stat.ctime_ns, 1_000_000_000)
-    if "binary_sha256" in p.optional and content is not None:
-        m.binary_sha256 = hashlib.sha256(content).digest()
-    _send(p, m, task)
+    with _guarded():
+        m = sentry_pb2.ExecveInfo(binary_path=_text(binary_path), argv=_texts(argv), env=_texts(env))
+        if "binary_info" in p.optional and stat is not None:
+            m.binary_mode, m.binary_uid, m.binary_gid = stat.mode, stat.uid, stat.gid
+            m.binary_ino, m.binary_size, m.binary_nlink = stat.ino, stat.size, stat.nlink
+            m.binary_ctime.sec, m.binary_ctime.nsec = divmod(stat.ctime_ns, 1_000_000_000)
+        if "binary_sha256" in p.optional and content is not None:
+            m.binary_sha256 = hashlib.sha256(content).digest()
+        _send(p, m, task)
 
 
 def exit_notify_parent(task: Any, exit_status: int) -> None:
     """sentry/exit_notify_parent: the exiting process `task` tells its parent (wait status)."""
     p = _lifecycle.get(points.SENTRY_EXIT_NOTIFY_PARENT)
     if p is not None:
-        _send(p, sentry_pb2.ExitNotifyParentInfo(exit_status=exit_status), task)
+        with _guarded():
+            _send(p, sentry_pb2.ExitNotifyParentInfo(exit_status=exit_status), task)
 
 
 def task_exit(task: Any, exit_status: int) -> None:
     """sentry/task_exit: the thread `task` is exiting (wait status)."""
     p = _lifecycle.get(points.SENTRY_TASK_EXIT)
     if p is not None:
-        _send(p, sentry_pb2.TaskExit(exit_status=exit_status), task)
+        with _guarded():
+            _send(p, sentry_pb2.TaskExit(exit_status=exit_status), task)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _texts(values: Sequence[str | bytes]) -> list[str]:
+    return [_text(v) for v in values]
 
 
 def _send(p: _Prepared, m: Message, task: Any) -> None:
     emit = _emit
-    if emit is None:
-        return
-    try:
+    if emit is not None:
         if p.fill is not None:
             p.fill(m.context_data, task)
         emit(p.message_type, m)
+
+
+@contextlib.contextmanager
+def _guarded() -> Iterator[None]:
+    """Whatever goes wrong while building or sending a point stays here."""
+    try:
+        yield
     except Exception:
         _failed()
 

@@ -207,6 +207,15 @@ def test_every_schematized_point_builds(task):
         hooks.uninstall()
 
 
+def test_bad_arguments_never_raise(monitor, task):
+    start(monitor, [{"name": "sentry/execve"}, {"name": "container/start"}])
+    hooks.execve(task, binary_path=b"/bin/\xff", argv=[b"x"], env=[1])
+    hooks.container_start(task, container_id=5, cwd="/", args=[], env=[], terminal=False)
+    hooks.execve(task, binary_path=b"/bin/\xff", argv=[b"x"], env=[b"A=\xfe"])
+    (p,) = packets(monitor, 1)
+    assert (one(p.fields(), 2), p.fields()[4]) == ("/bin/\ufffd".encode(), ["A=\ufffd".encode()])
+
+
 def test_broken_task_never_raises(monitor):
     start(
         monitor,
