@@ -56,3 +56,8 @@ def test_syscall_sweep_with_hostile_arguments(sandbox_run, program):
 def test_vdso_clocks_agree_with_syscalls(sandbox_run, program):
     r = sandbox_run([program("clocks")])
     assert (r.code, r.out) == (0, "clocks ok\n")
+
+
+def test_kernel_behaviours(sandbox_run, program):
+    r = sandbox_run([program("kernel")])
+    assert (r.code, r.out) == (0, "kernel ok\n")

@@ -1,0 +1,182 @@
+/* Kernel behaviours in one program: each check prints FAIL with its line; "kernel ok" at the end. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(c) do { if (!(c)) { printf("FAIL %s line %d errno %d\n", #c, __LINE__, errno); return 1; } } while (0)
+
+static sigjmp_buf jb;
+static volatile void *fault_addr;
+static void on_segv(int sig, siginfo_t *si, void *uc) { (void)sig; (void)uc; fault_addr = si->si_addr; siglongjmp(jb, 1); }
+static void on_alrm(int sig) { (void)sig; }
+
+static long futex(void *addr, int op, int val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+static pthread_mutex_t robust;
+static void *die_holding(void *arg) { pthread_mutex_lock(&robust); return arg; }
+
+static void *exec_thread(void *arg)
+{
+	char *args[] = {"/bin/busybox", "true", NULL};
+	execv(args[0], args);
+	return arg;
+}
+
+int main(void)
+{
+	/* uname, rlimits, random, affinity */
+	struct utsname u;
+	CHECK(uname(&u) == 0 && strcmp(u.release, "4.4.0") == 0 && strcmp(u.machine, "x86_64") == 0);
+	struct rlimit rl;
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur == 1024);
+	rl.rlim_cur = 512;
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur == 512);
+	char rnd[32];
+	CHECK(getrandom(rnd, sizeof rnd, 0) == sizeof rnd);
+	cpu_set_t cpus;
+	CHECK(sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) >= 1);
+	CHECK(syscall(SYS_rseq, NULL, 0, 0, 0) == -1 && errno == ENOSYS);
+	CHECK(syscall(333 + 100) == -1 && errno == ENOSYS);
+
+	/* SIGSEGV handler sees the fault address and can longjmp out. */
+	struct sigaction sa = {0};
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO;
+	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+	if (sigsetjmp(jb, 1) == 0) {
+		*(volatile int *)0x1234 = 1;
+		CHECK(0);
+	}
+	CHECK(fault_addr == (void *)0x1234);
+	char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sigsetjmp(jb, 1) == 0) {
+		ro[10] = 1;
+		CHECK(0);
+	}
+	CHECK(fault_addr == ro + 10);
+	CHECK(mprotect(ro, 4096, PROT_READ | PROT_WRITE) == 0);
+	ro[10] = 1;
+	CHECK(munmap(ro, 4096) == 0);
+	/* EFAULT, not a crash, for bad pointers handed to the kernel. */
+	CHECK(syscall(SYS_uname, (void *)8) == -1 && errno == EFAULT);
+	CHECK(syscall(SYS_clock_gettime, 0, (void *)-1L) == -1 && errno == EFAULT);
+
+	/* Futexes: EAGAIN on a changed value, ETIMEDOUT, and a shared futex across fork. */
+	int word = 1;
+	CHECK(futex(&word, FUTEX_WAIT_PRIVATE, 2, NULL) == -1 && errno == EAGAIN);
+	struct timespec short_ts = {0, 20000000};
+	CHECK(futex(&word, FUTEX_WAIT_PRIVATE, 1, &short_ts) == -1 && errno == ETIMEDOUT);
+	int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	*shared = 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		usleep(20000);
+		*shared = 1;
+		futex(shared, FUTEX_WAKE, 1, NULL);
+		_exit(0);
+	}
+	while (*shared == 0)
+		futex(shared, FUTEX_WAIT, 0, NULL);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+
+	/* A robust mutex whose owner died: the next locker gets EOWNERDEAD. */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&robust, &attr);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, die_holding, NULL) == 0 && pthread_join(th, NULL) == 0);
+	CHECK(pthread_mutex_lock(&robust) == EOWNERDEAD);
+	CHECK(pthread_mutex_consistent(&robust) == 0 && pthread_mutex_unlock(&robust) == 0);
+
+	/* SA_RESTART: a read interrupted by a handled signal is restarted and gets the data. */
+	struct sigaction al = {0};
+	al.sa_handler = on_alrm;
+	al.sa_flags = SA_RESTART;
+	CHECK(sigaction(SIGALRM, &al, NULL) == 0);
+	int fds[2];
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	if (pid == 0) {
+		usleep(150000);
+		write(fds[1], "x", 1);
+		_exit(0);
+	}
+	struct itimerval it = {{0, 0}, {0, 30000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	char c = 0;
+	CHECK(read(fds[0], &c, 1) == 1 && c == 'x');
+	CHECK(waitpid(pid, &status, 0) == pid);
+	/* Without SA_RESTART the same read fails with EINTR. */
+	al.sa_flags = 0;
+	CHECK(sigaction(SIGALRM, &al, NULL) == 0);
+	setitimer(ITIMER_REAL, &it, NULL);
+	CHECK(read(fds[0], &c, 1) == -1 && errno == EINTR);
+
+	/* vfork + exec; an orphan is reparented to pid 1 (us); sessions and process groups. */
+	pid = vfork();
+	if (pid == 0) {
+		execl("/bin/busybox", "busybox", "true", NULL);
+		_exit(127);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(getpid() == 1);
+	pid = fork();
+	if (pid == 0) {
+		if (fork() == 0) {
+			usleep(50000);
+			_exit(getppid() == 1 ? 33 : 44);
+		}
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	pid_t orphan = wait(&status);
+	CHECK(orphan > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 33);
+	pid = fork();
+	if (pid == 0)
+		_exit(setsid() == getpid() && getsid(0) == getpid() && getpgid(0) == getpid() ? 0 : 1);
+	CHECK(waitpid(pid, &status, 0) == pid && WEXITSTATUS(status) == 0);
+	CHECK(setpgid(0, 0) == -1 && errno == EPERM); /* a session leader cannot move */
+	pid = fork();
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	CHECK(setpgid(pid, pid) == 0 && getpgid(pid) == pid);
+	CHECK(kill(-pid, SIGTERM) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+	CHECK(waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD);
+
+	/* execve from a multithreaded process replaces all threads. */
+	pid = fork();
+	if (pid == 0) {
+		pthread_t t2;
+		pthread_create(&t2, NULL, exec_thread, NULL);
+		for (;;)
+			pause();
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	printf("kernel ok\n");
+	return 0;
+}
