@@ -80,3 +80,11 @@ fpu_loop:
     addpd %xmm0, %xmm0
     syscall
     jmp fpu_loop
+
+    .globl watch           /* read *(rax) until it equals rcx (then syscall); a fault ends it too */
+watch:
+    mov (%rax), %rbx
+    cmp %rcx, %rbx
+    jne watch
+    syscall
+    jmp watch
