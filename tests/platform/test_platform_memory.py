@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from platform_harness import SEGV_ACCERR, SEGV_MAPERR, SIGSEGV, SYS_REPORT, TEST_VA
+from platform_harness import SEGV_ACCERR, SEGV_MAPERR, SIGSEGV, SYS_REPORT, TEST_VA, App
 
 from kvmsandbox.platform import PAGE_SIZE, Access, Fault, Syscall
 
@@ -184,3 +184,19 @@ def test_partial_overlaps(make_app, rng):
             assert isinstance(got, Fault) and got.addr == TEST_VA + i * PAGE_SIZE, f"page {i}: {got}"
         else:
             assert got == want, f"page {i}: {got!r}"
+
+
+def test_context_moves_to_new_address_spaces(platform, snippets, make_app, rng):
+    """execve's pattern: one context runs in an address space, which is released, then in a fresh
+    one, 30 times over. Each time the new space shows only its own page and runs normally."""
+    keeper = make_app("faults")  # owns the context for the whole test
+    keeper.run_at("probe_report")
+    for step in range(30):
+        value = rng.getrandbits(64)
+        app = App(platform, snippets["faults"], context=keeper.ctx, rng=rng)
+        try:
+            app.map_new(TEST_VA, 1, Access.READ, u64(value))
+            assert read(app, TEST_VA) == value, f"step {step}"
+            assert_segv(read(app, TEST_VA + PAGE_SIZE), TEST_VA + PAGE_SIZE, Access.READ, (SEGV_MAPERR,))
+        finally:
+            app.close()  # releases the address space, keeps the context
