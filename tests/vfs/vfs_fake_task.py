@@ -64,7 +64,6 @@ class FakeThreadGroup:
         self.leader = leader
         self.exe_path = "/bin/busybox"
 
-    @property
     def tasks(self) -> list[FakeTask]:
         return [self.leader]
 

@@ -39,6 +39,7 @@ class ProcFilesystem(Filesystem):
         # Set by the kernel once it exists (it owns the process table).
         self.kernel = None
         self.boot_time = time.monotonic()
+        self.boot_ns = time.time_ns()
         self._ino_by_key: dict[tuple, int] = {}
 
     def ino(self, key: tuple) -> int:
@@ -63,7 +64,16 @@ class ProcInode(Inode):
 
     def stat(self) -> Stat:
         nlink = 2 if stat.S_ISDIR(self._mode) else 1
-        return Stat(mode=self._mode, ino=self.fs.ino(self.key), dev=self.fs.dev, nlink=nlink)
+        t = self.fs.boot_ns
+        return Stat(
+            mode=self._mode,
+            ino=self.fs.ino(self.key),
+            dev=self.fs.dev,
+            nlink=nlink,
+            atime_ns=t,
+            mtime_ns=t,
+            ctime_ns=t,
+        )
 
     @property
     def mode(self) -> int:
@@ -225,7 +235,10 @@ class FdDirectory(ProcInode):
     def lookup(self, name: bytes) -> Inode:
         if not name.isdigit():
             raise Errno(errno.ENOENT)
-        file = main_task(self.tg).fds.get(int(name))
+        try:
+            file = main_task(self.tg).fds.get(int(name))
+        except Errno:
+            raise Errno(errno.ENOENT) from None
         return Link(
             self.fs,
             ("pid", self.tg.pid, "fd", int(name)),
@@ -252,7 +265,7 @@ def status(tg) -> bytes:
         f"PPid:\t{tg.parent_pid()}\nTracerPid:\t0\n"
         f"Uid:\t{c.ruid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.rgid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
         f"FDSize:\t{task.fds.max_fds}\nGroups:\t{' '.join(map(str, c.groups))}\n"
-        f"Threads:\t{len(tg.tasks)}\nCapEff:\t{c.cap_effective:016x}\n"
+        f"Threads:\t{len(tg.tasks())}\nCapEff:\t{c.cap_effective:016x}\n"
     ).encode()
 
 
@@ -261,7 +274,7 @@ def stat_line(tg) -> bytes:
     task = main_task(tg)
     fields = [0] * 49
     fields[0:4] = [tg.parent_pid(), tg.pgid(), tg.sid(), 0]
-    fields[14:17] = [20, 0, len(tg.tasks)]
+    fields[14:17] = [20, 0, len(tg.tasks())]
     return f"{tg.pid} ({task.comm[:15]}) R {' '.join(map(str, fields))}\n".encode()
 
 
