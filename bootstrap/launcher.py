@@ -73,10 +73,11 @@ def create_container(
 
 def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Popen:
     """Start the sandbox process in its own session and wait for its ready report."""
+    config.save()
     ready_r, ready_w = os.pipe()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bootstrap.sandbox_process", config.to_json(), str(ready_w)],
+            [sys.executable, "-m", "bootstrap.sandbox_process", config.state_dir, str(ready_w)],
             stdin=stdio[0],
             stdout=stdio[1],
             stderr=stdio[2],

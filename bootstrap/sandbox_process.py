@@ -1,4 +1,4 @@
-"""The sandbox process: `python -m bootstrap.sandbox_process CONFIG READY_FD`.
+"""The sandbox process: `python -m bootstrap.sandbox_process STATE_DIR READY_FD`.
 
 `create` spawns it and exits; the shim (a subreaper) inherits it and waits
 for it, because its pid is the one in `--pid-file`: its exit status is the
@@ -8,7 +8,9 @@ when process.terminal is set).
 
 It enters its host namespaces, boots the backend (the Sentry, which starts
 its gofer), serves the control socket, reports readiness (or the error) on
-READY_FD, then waits for the root process to exit.
+READY_FD, then waits for the root process to exit. Its configuration is
+STATE_DIR/sandbox.json, so that its command line (what `docker top` and `ps`
+show of it) stays short.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from bootstrap.spec import load_bundle
 
 log = logging.getLogger("kvmsandbox.sandbox")
 
+CONFIG_NAME = "sandbox.json"
+
 
 @dataclasses.dataclass(frozen=True)
 class SandboxConfig:
-    """What `create` tells the sandbox process (as JSON on its command line)."""
+    """What `create` tells the sandbox process (as sandbox.json in the state dir)."""
 
     container_id: str
     bundle: str
@@ -43,12 +47,14 @@ class SandboxConfig:
     file_access: str = "exclusive"
     debug_log: str | None = None
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
+    def save(self) -> None:
+        with open(os.path.join(self.state_dir, CONFIG_NAME), "w") as f:
+            json.dump(dataclasses.asdict(self), f)
 
     @staticmethod
-    def from_json(text: str) -> SandboxConfig:
-        return SandboxConfig(**json.loads(text))
+    def load(state_dir: str) -> SandboxConfig:
+        with open(os.path.join(state_dir, CONFIG_NAME)) as f:
+            return SandboxConfig(**json.load(f))
 
 
 def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
@@ -107,7 +113,7 @@ def _write_exit_status(state_dir: str, status: int) -> None:
 
 
 def main() -> None:
-    config = SandboxConfig.from_json(sys.argv[1])
+    config = SandboxConfig.load(sys.argv[1])
     if config.debug_log:
         logging.basicConfig(filename=config.debug_log, level=logging.DEBUG)
     status = run(config, int(sys.argv[2]))

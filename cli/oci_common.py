@@ -35,10 +35,19 @@ def report_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except OCIError as e:
-            click.echo(f"kvmsandbox: {e}", err=True)
-            flags = click.get_current_context().find_root().obj
-            if flags is not None and flags.log:
-                log.error("%s", e)
-            sys.exit(1)
+            _report(str(e))
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as e:  # a bug: still one line for the shim to show, the traceback for --debug-log
+            log.debug("internal error", exc_info=True)
+            _report(f"internal error: {type(e).__name__}: {e}")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _report(message: str) -> None:
+    click.echo(f"kvmsandbox: {message}", err=True)
+    flags = click.get_current_context().find_root().obj
+    if flags is not None and flags.log:
+        log.error("%s", message)
+    sys.exit(1)
