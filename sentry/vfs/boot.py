@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from gofer.client import GoferClient
 from sentry.vfs.fs.anon import HOSTFS
@@ -34,7 +35,7 @@ def make_vfs(root_dir: str, gofer_client: GoferClient, stdio_fds: tuple[int, ...
     stdio_fds = tuple(fd for fd in stdio_fds if _is_open(fd))
     for fd in stdio_fds:
         inode = HostInode(fd)
-        vfs.host_stdio[fd] = HOSTFS.location(inode, b"host:[%d]" % inode.ino)
+        vfs.host_stdio[fd] = HOSTFS.location(inode, _host_name(fd, inode.ino))
     consoles = [vfs.host_stdio[fd] for fd in stdio_fds if os.isatty(fd)]
 
     def open_console(task, loc: Location, flags: int):
@@ -49,6 +50,15 @@ def make_vfs(root_dir: str, gofer_client: GoferClient, stdio_fds: tuple[int, ...
     tmp = TmpFilesystem()
     vfs.mount_path(b"/tmp", tmp, tmp.new_root(), source="tmpfs")
     return vfs
+
+
+def _host_name(fd: int, ino: int) -> bytes:
+    """What /proc/self/fd/N shows for a host stdio fd, in Linux's style."""
+    if os.isatty(fd):
+        return b"/dev/console"
+    mode = os.fstat(fd).st_mode
+    kind = b"pipe" if stat.S_ISFIFO(mode) else b"socket" if stat.S_ISSOCK(mode) else b"host"
+    return b"%s:[%d]" % (kind, ino)
 
 
 def _is_open(fd: int) -> bool:
