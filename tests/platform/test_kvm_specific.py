@@ -281,3 +281,17 @@ def test_concurrent_threads_never_see_kernel_tables(platform, make_app, rng):
             offset = (page - RING0_BASE) % WINDOW_SIZE
             assert offset in READABLE_OFFSETS, f"ring0 page {page:#x} (offset {offset:#x}) readable"
         assert result.read_faults >= 3 * 512, "the scan did not fault on the direct map"
+
+
+def test_app_port_io_to_exit_ports_is_sigsegv(platform, make_app):
+    """The app's own OUT/IN to every port the host treats as an exit (and to 0x80, which this
+    hypervisor swallows in supervisor mode) is a #GP: SIGSEGV at the instruction, never an exit."""
+    app = make_app("faults")
+    ports = sorted(set(Ring0Image.load().exit_points()) | {0x80})
+    for port in ports:
+        for probe in ("out_probe", "in_probe"):
+            event = app.run_at(probe, rdx=port, rax=0)
+            assert isinstance(event, Fault) and event.signo == SIGSEGV, (
+                f"{probe} {port:#x}: {app.describe(event)}"
+            )
+            assert app.regs.rip == app.snippet.addr(probe), f"{probe} {port:#x}: {app.describe(event)}"
