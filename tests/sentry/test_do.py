@@ -1,0 +1,50 @@
+"""`kvmsandbox do`: exit status propagation, stdio, and --root-dir."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BUILD = Path(__file__).resolve().parent / "build"
+
+
+def do(platform: str, *argv: str, input: bytes = b"", root: str | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "cli.main", "do", f"--platform={platform}"]
+    if root:
+        cmd.append(f"--root-dir={root}")
+    return subprocess.run([*cmd, "--", *argv], input=input, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("script", "code"),
+    [("exit 7", 7), ("kill -TERM $$", 143), ("kill -SEGV $$", 139), ("true", 0)],
+)
+def test_exit_status_propagates(platform_name, script, code):
+    assert do(platform_name, "/bin/busybox", "sh", "-c", script).returncode == code
+
+
+def test_stdio_is_connected(platform_name):
+    r = do(platform_name, "/bin/busybox", "sh", "-c", "busybox tr a-z A-Z; echo err >&2", input=b"hello\n")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"HELLO\n", b"err\n")
+
+
+def test_root_dir_and_writable_tmp(platform_name):
+    root = BUILD / "rootfs"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "bin").mkdir(parents=True)
+    (root / "tmp").mkdir()
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    (root / "marker").write_text("inside\n")
+    script = "busybox cat /marker; busybox ls /; echo t > /tmp/f; busybox cat /tmp/f"
+    r = do(platform_name, "/bin/busybox", "sh", "-c", script, root=str(root))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"inside\nbin\nmarker\ntmp\nt\n"
+    assert not (root / "tmp" / "f").exists()
+
+
+def test_missing_command_is_127(platform_name):
+    assert do(platform_name, "/no/such/program").returncode == 127
