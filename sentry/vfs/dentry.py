@@ -63,3 +63,14 @@ class Dentry:
         """Drop a cached child after unlink/rename changed the directory."""
         with self._lock:
             self._children.pop(name, None)
+
+    def move(self, name: bytes, new_parent: Dentry, new_name: bytes) -> None:
+        """After a rename: the cached child keeps its identity (open cwds, mounts) under its new name."""
+        with self._lock:
+            child = self._children.pop(name, None)
+        new_parent.forget(new_name)
+        if child is None:
+            return
+        child.name, child.parent = new_name, new_parent
+        with new_parent._lock:
+            new_parent._children[new_name] = child

@@ -333,5 +333,4 @@ class VFS:
         self._writable_dir(task, old)
         self._writable_dir(task, new)
         old.inode.rename(old_name, new.inode, new_name)
-        old.dentry.forget(old_name)
-        new.dentry.forget(new_name)
+        old.dentry.move(old_name, new.dentry, new_name)

@@ -288,3 +288,14 @@ def test_memfd_fallocate_copy_range_close_range(sandbox):
     assert task.call(fdcalls.sys_close_range, 3, 0xFFFFFFFF, 0) == 0
     assert task.fds.fds() == [0, 1, 2]
     assert task.call(fdcalls.sys_close_range, 5, 4, 0) == -errno.EINVAL
+
+
+def test_cwd_follows_a_renamed_directory(sandbox):
+    task = sandbox
+    assert task.call(fscalls.sys_mkdir, task.path(b"/tmp/a"), 0o755) == 0
+    assert task.call(fscalls.sys_mkdir, task.path(b"/tmp/a/b"), 0o755) == 0
+    assert task.call(fscalls.sys_chdir, task.path(b"/tmp/a/b")) == 0
+    assert task.call(fscalls.sys_rename, task.path(b"/tmp/a"), task.path(b"/tmp/z", 1)) == 0
+    n = task.call(fscalls.sys_getcwd, BUF, 100)
+    assert task.get(BUF, n) == b"/tmp/z/b\0"
+    assert open_(task, b"/tmp/a/b") == -errno.ENOENT
