@@ -107,12 +107,21 @@ def mapped_pages(app, extra):
     return readable, writable
 
 
-def test_app_reaches_only_what_was_mapped(platform, make_app, rng):
+@pytest.mark.parametrize("neighbour", ["none", "same-context", "other-context"])
+def test_app_reaches_only_what_was_mapped(platform, make_app, rng, neighbour):
     """Scanning the app range: the readable pages are exactly the ones the Sentry mapped, the writable
     ones exactly its RW mappings, no page looks like a page table but the planted fake, and the
-    secret marker (in a memory-file frame never mapped for the app) shows only in the planted copy."""
+    secret marker (in a memory-file frame never mapped for the app) shows only in the planted copy.
+    With a neighbour, another address space has the secret frame mapped (inside the scanned range)
+    and has just read it, on the same context or another one: still invisible."""
     app = make_app("scan")
-    marker, control, table, _ = plant(app, rng)
+    marker, control, table, secret = plant(app, rng)
+    if neighbour != "none":
+        other = make_app("faults", context=app.ctx if neighbour == "same-context" else None)
+        va = TEST_VA + 0x40000
+        other.asp.map(va, PAGE_SIZE, secret, Access.RW)
+        event = other.run_at("read_probe", rdi=va)
+        assert isinstance(event, Syscall) and event.args[0] == int.from_bytes(marker[:8], "little")
     result = scan(app, generic_ranges(platform), marker)
     readable, writable = mapped_pages(app, [(control, 1, False), (table, 1, False)])
     assert result.with_flag(HIT_MARKER) == [control], "the secret marker is visible elsewhere"
