@@ -14,12 +14,9 @@ ffibuilder.cdef(
     """
     uint32_t systrap_handoff(uint32_t *state, uint32_t value, int64_t timeout_ns, int64_t spin_ns);
     uint32_t systrap_wait(uint32_t *state, uint32_t value, int64_t timeout_ns, int64_t spin_ns);
-    int systrap_wake(uint32_t *state);
     void systrap_publish(uint32_t *state, uint32_t value);
     int systrap_tgkill(int tgid, int tid, int sig);
     uint32_t systrap_xsave_size(void);
-    uint64_t systrap_xcr0(void);
-    uint32_t systrap_mxcsr_mask(void);
     unsigned long systrap_hwcap2(void);
     int systrap_sud_errno(void);
     int64_t systrap_wait_ack(int ack_fd, int pid_fd, int timeout_ms);
@@ -74,7 +71,7 @@ ffibuilder.set_source(
         }
     }
 
-    int systrap_wake(uint32_t *state)
+    static int systrap_wake(uint32_t *state)
     {
         return (int)syscall(SYS_futex, state, FUTEX_WAKE, 1, NULL, NULL, 0);
     }
@@ -104,23 +101,6 @@ ffibuilder.set_source(
         if (!__get_cpuid_count(0xd, 0, &a, &b, &c, &d))
             return 512;
         return b;
-    }
-
-    uint64_t systrap_xcr0(void)
-    {
-        uint32_t lo, hi;
-        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-        return ((uint64_t)hi << 32) | lo;
-    }
-
-    uint32_t systrap_mxcsr_mask(void)
-    {
-        unsigned char area[512] __attribute__((aligned(16)));
-        uint32_t mask;
-        memset(area, 0, sizeof(area));
-        __asm__ volatile("fxsave %0" : "=m"(area));
-        memcpy(&mask, area + 28, 4);
-        return mask ? mask : 0xffbf;
     }
 
     /* Wait for the stub's acknowledgement on its eventfd: the value read,
