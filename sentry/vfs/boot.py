@@ -15,7 +15,7 @@ from gofer.client import GoferClient
 from sentry.vfs.fs.anon import HOSTFS
 from sentry.vfs.fs.dev import make_devfs
 from sentry.vfs.fs.gofer import GoferFilesystem
-from sentry.vfs.fs.host import HostInode
+from sentry.vfs.fs.host import HostFile, HostInode
 from sentry.vfs.fs.proc import make_procfs
 from sentry.vfs.fs.tmpfs import TmpFilesystem
 from sentry.vfs.fscontext import FSContext
@@ -33,16 +33,22 @@ def make_vfs(root_dir: str, gofer_client: GoferClient, stdio_fds: tuple[int, ...
     vfs.root.mount.readonly = True
 
     stdio_fds = tuple(fd for fd in stdio_fds if _is_open(fd))
-    for fd in stdio_fds:
-        inode = HostInode(fd)
-        vfs.host_stdio[fd] = HOSTFS.location(inode, _host_name(fd, inode.ino))
-    consoles = [vfs.host_stdio[fd] for fd in stdio_fds if os.isatty(fd)]
+    ttys = [fd for fd in stdio_fds if os.isatty(fd)]
 
-    def open_console(task, loc: Location, flags: int):
-        return consoles[0].inode.open(task, consoles[0], flags)
+    def open_console(task, loc: Location, flags: int) -> HostFile:
+        return HostFile(loc, flags, os.dup(ttys[0]))
 
-    dev_fs, dev_root = make_devfs(open_console if consoles else None)
+    dev_fs, dev_root = make_devfs(open_console if ttys else None)
     vfs.mount_path(b"/dev", dev_fs, dev_root, source="dev")
+    # The console is /dev/console itself (fstat(0) matches stat("/dev/console"), so
+    # ttyname() works); other host fds are anonymous files.
+    console = vfs.resolve(None, vfs.root, b"/dev/console")
+    for fd in stdio_fds:
+        if ttys and os.path.sameopenfile(fd, ttys[0]):
+            vfs.host_stdio[fd] = console
+        else:
+            inode = HostInode(fd)
+            vfs.host_stdio[fd] = HOSTFS.location(inode, _host_name(fd, inode.ino))
     shm = TmpFilesystem()
     vfs.mount_path(b"/dev/shm", shm, shm.new_root(), source="shm")
     vfs.procfs, proc_root = make_procfs(vfs)
@@ -54,8 +60,6 @@ def make_vfs(root_dir: str, gofer_client: GoferClient, stdio_fds: tuple[int, ...
 
 def _host_name(fd: int, ino: int) -> bytes:
     """What /proc/self/fd/N shows for a host stdio fd, in Linux's style."""
-    if os.isatty(fd):
-        return b"/dev/console"
     mode = os.fstat(fd).st_mode
     kind = b"pipe" if stat.S_ISFIFO(mode) else b"socket" if stat.S_ISSOCK(mode) else b"host"
     return b"%s:[%d]" % (kind, ino)

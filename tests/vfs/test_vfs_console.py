@@ -10,9 +10,12 @@ import termios
 from types import SimpleNamespace
 
 import pytest
-from vfs_fake_task import BASE, FakeMM
+from vfs_fake_task import BASE, FakeKernel, FakeMM, FakeTask
 
+import gofer
 from sentry.errors import Errno
+from sentry.vfs.boot import initial_fs_context, make_vfs
+from sentry.vfs.fdtable import FDTable
 from sentry.vfs.fs.anon import HOSTFS
 from sentry.vfs.fs.host import HostInode
 
@@ -62,3 +65,28 @@ def test_job_control(console):
     with pytest.raises(Errno) as e:
         file.ioctl(task, 0x1234, BASE)
     assert e.value.code == errno.ENOTTY
+
+
+def test_a_tty_stdio_is_dev_console(rootfs):
+
+    master, slave = pty.openpty()
+    proc, client = gofer.start(str(rootfs))
+    try:
+        vfs = make_vfs(str(rootfs), client, stdio_fds=(slave, slave, slave))
+        task = FakeTask(
+            FakeKernel(vfs), 1, FDTable.from_host_stdio(vfs, (slave,) * 3), initial_fs_context(vfs)
+        )
+        console = vfs.resolve(task, vfs.root, b"/dev/console")
+        assert task.fds.get(0).loc == console and task.fds.get(0).stat() == console.inode.stat()
+        assert task.fds.get(1).path == "/dev/console"
+        assert task.fds.get(1).write(task, b"hi") == 2
+        assert os.read(master, 2) == b"hi"
+        tty = vfs.open(task, vfs.root, b"/dev/tty", os.O_RDWR, 0)
+        assert tty.ioctl(task, termios.TIOCGWINSZ, BASE) == 0
+        task.fds.close_all()
+        tty.decref()
+    finally:
+        client.shutdown()
+        proc.wait(timeout=10)
+        os.close(master)
+        os.close(slave)
