@@ -6,6 +6,8 @@ a connected client for the Sentry.
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import subprocess
 import sys
@@ -15,6 +17,8 @@ from gofer.client import GoferClient
 
 def start(root_dir: str) -> tuple[subprocess.Popen, GoferClient]:
     """Spawn `python -m gofer` serving root_dir over a fresh SOCK_SEQPACKET pair."""
+    if not os.path.isdir(root_dir):
+        raise NotADirectoryError(errno.ENOTDIR, "gofer root is not a directory", root_dir)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         proc = subprocess.Popen(

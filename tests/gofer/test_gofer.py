@@ -161,3 +161,8 @@ def test_only_directories_hold_gofer_fds(tree):
     finally:
         c.shutdown()
         proc.wait(timeout=10)
+
+
+def test_root_must_be_a_directory(tmp_path):
+    with pytest.raises(NotADirectoryError):
+        gofer.start(str(tmp_path / "missing"))
