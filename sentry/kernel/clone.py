@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
 from sentry.kernel import signals as sig
 from sentry.kernel.task import Task
 from sentry.kernel.threadgroup import ThreadGroup
-
-if TYPE_CHECKING:
-    pass
 
 CLONE_VM = 0x100
 CLONE_FS = 0x200

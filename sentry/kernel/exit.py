@@ -151,13 +151,14 @@ def _process_exit(tg: ThreadGroup) -> None:
         for other in list(kernel.tgs.values()):
             if other is not tg:
                 group_exit(other, signal_status(sig.SIGKILL))
+    reaper = _reaper(tg)
     for child in list(tg.children):
         tg.children.remove(child)
-        if init is not None and init is not tg and not init.zombie:
-            child.parent = init
-            init.children.append(child)
+        if reaper is not None:
+            child.parent = reaper
+            reaper.children.append(child)
             if child.zombie:
-                init.child_wait.notify()
+                reaper.child_wait.notify()
         else:
             child.parent = None
             if child.zombie:
@@ -181,6 +182,17 @@ def _process_exit(tg: ThreadGroup) -> None:
             reap(tg)
         parent.child_wait.notify()
     kernel.exited.notify()
+
+
+def _reaper(tg: ThreadGroup) -> ThreadGroup | None:
+    """Who adopts tg's children: the nearest living PR_SET_CHILD_SUBREAPER ancestor, else init."""
+    ancestor = tg.parent
+    while ancestor is not None:
+        if ancestor.subreaper and not ancestor.zombie:
+            return ancestor
+        ancestor = ancestor.parent
+    init = tg.kernel.init_tg
+    return init if init is not None and init is not tg and not init.zombie else None
 
 
 def wait_code(status: int) -> tuple[int, int]:

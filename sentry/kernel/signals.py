@@ -153,10 +153,6 @@ class SigInfo:
     def timer(cls, signo: int, timer_id: int, overrun: int, value: int) -> SigInfo:
         return cls(signo, SI_TIMER, 0, struct.pack("<iiQ", timer_id, overrun, value))
 
-    @property
-    def pid(self) -> int:
-        return struct.unpack_from("<i", self.fields.ljust(8, b"\0"))[0]
-
 
 class Pending:
     """Pending signals: standard signals coalesce, real-time ones queue."""

@@ -79,7 +79,6 @@ class ThreadGroup:
         self.child_wait = WaitQueue()  # children changed state
         self.itimer_real = None
         self.posix_timers: dict = {}
-        self.children_time = 0.0
         self.subreaper = False
         self.pdeath_signal = 0
         self.dumpable = 1

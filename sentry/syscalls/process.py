@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import struct
 from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.kernel.threadgroup import ThreadGroup
 
-MAX_ARGS = 0x7FFFFFFF
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
 ARCH_GET_CPUID, ARCH_SET_CPUID = 0x1011, 0x1012
 WNOHANG, WUNTRACED, WSTOPPED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 2, 4, 8, 0x01000000
@@ -101,21 +99,17 @@ def _waitable(task: Task, idtype: int, ident: int, options: int) -> tuple[Thread
     """A child with something to report (child, what), None if some child may later, False if none can."""
     kernel = task.kernel
     with kernel.lock:
-        groups = [task.tg]
-        if not options & WNOTHREAD:
-            groups = [task.tg]
         any_child = False
-        for parent in groups:
-            for child in parent.children:
-                if not _matches(task, child, idtype, ident, options):
-                    continue
-                any_child = True
-                if child.zombie and not child.reaped and options & WEXITED and not child.threads:
-                    return child, "exit"
-                if options & WSTOPPED and child.stopped_report and child.stopping:
-                    return child, "stop"
-                if options & WCONTINUED and child.continued_report:
-                    return child, "cont"
+        for child in task.tg.children:
+            if not _matches(task, child, idtype, ident, options):
+                continue
+            any_child = True
+            if child.zombie and not child.reaped and options & WEXITED and not child.threads:
+                return child, "exit"
+            if options & WSTOPPED and child.stopped_report and child.stopping:
+                return child, "stop"
+            if options & WCONTINUED and child.continued_report:
+                return child, "cont"
         return None if any_child else False
 
 
@@ -393,7 +387,3 @@ def sys_prctl(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: in
 
 def sys_restart_syscall(task: Task) -> int:
     raise Errno(errno.EINTR)
-
-
-def pack_rusage() -> bytes:
-    return struct.pack("<18q", *([0] * 18))
