@@ -20,6 +20,7 @@
 #define PRIV_UT_RCX         0x00
 #define PRIV_UT_R11         0x08
 #define PRIV_UT_RIP         0x10
+#define PRIV_UT_FRAME       0xc0            /* utramp_tf's IRETQ frame: rip, cs, rflags, rsp, ss */
 #define PRIV_RAX            0x40
 #define PRIV_RBX            0x48
 #define PRIV_RDX            0x50
@@ -40,6 +41,7 @@
 #define Q_TARGET_CR3        0x08
 #define Q_RFLAGS            0x10
 #define Q_MORE              0x18            /* 1: exit after applying, more ops follow */
+#define Q_UT_ENTRY          0x20            /* utramp or utramp_tf: where the final SYSRETQ goes */
 #define Q_OPS               0x40            /* 16-byte ops: (direct-map address | OP_SCRUB?, value) */
 #define OP_SCRUB            1
 

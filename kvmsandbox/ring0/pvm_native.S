@@ -13,8 +13,9 @@
  * Registers are never modified on the way out: the host reads the exact
  * user state from the vCPU.
  *
- * User mode is entered only with SYSRETQ (an IRETQ would leave the vCPU
- * privileged on this hypervisor).
+ * User mode is entered only with SYSRETQ (an IRETQ from ring0 would leave
+ * the vCPU privileged on this hypervisor; utramp_tf's IRETQ runs in user
+ * mode already).
  */
 #include "layout.h"
 
@@ -88,6 +89,7 @@ apply_exit:
         ud2
 apply_last:
         mov     r11, [rsi + Q_RFLAGS]
+        mov     rcx, [rsi + Q_UT_ENTRY]
         mov     rax, [rsi + Q_TARGET_CR3]
         mov     cr3, rax
         mov     rax, [rip + ring0_text_start + PRIV_PAGE + PRIV_RAX]
@@ -104,7 +106,6 @@ apply_last:
         mov     r14, [rip + ring0_text_start + PRIV_PAGE + PRIV_R14]
         mov     r15, [rip + ring0_text_start + PRIV_PAGE + PRIV_R15]
         mov     rsp, [rip + ring0_text_start + PRIV_PAGE + PRIV_RSP]
-        lea     rcx, [rip + utramp]
         sysretq
 
 /*
@@ -112,11 +113,22 @@ apply_last:
  * registers SYSRETQ consumes. Its data is in the address space's own private
  * page, so it can only ever hold that app's own values.
  */
-        .globl utramp, utramp_end
+        .globl utramp, utramp_tf, utramp_end
 utramp:
         mov     rcx, [rip + ring0_text_start + PRIV_PAGE + PRIV_UT_RCX]
         mov     r11, [rip + ring0_text_start + PRIV_PAGE + PRIV_UT_R11]
         jmp     [rip + ring0_text_start + PRIV_PAGE + PRIV_UT_RIP]
+
+/*
+ * The same when the app is single-stepping (TF): entered with TF clear, it
+ * ends in a user-to-user IRETQ from a frame in the private page, which loads
+ * RFLAGS last, so the app's own instruction is the first one that traps.
+ */
+utramp_tf:
+        mov     rcx, [rip + ring0_text_start + PRIV_PAGE + PRIV_UT_RCX]
+        mov     r11, [rip + ring0_text_start + PRIV_PAGE + PRIV_UT_R11]
+        lea     rsp, [rip + ring0_text_start + PRIV_PAGE + PRIV_UT_FRAME]
+        iretq
 utramp_end:
 
 /*

@@ -21,6 +21,7 @@ import operator
 import signal
 import struct
 import threading
+from array import array
 
 from kvmsandbox.kvm._kvm import lib
 from kvmsandbox.memory.address_space import KVMAddressSpace
@@ -52,6 +53,12 @@ PORT_EXC_BASE = LAYOUT["PORT_EXC_BASE"]
 # The slow path saves every GPR but RCX/R11 (SYSRETQ's) in the private page.
 PRIV_GPRS = tuple((name, LAYOUT[f"PRIV_{name.upper()}"]) for name in GPR_NAMES if name not in ("rcx", "r11"))
 _FRAME = struct.Struct("<6Q")  # err, rip, cs, rflags, rsp, ss (top of IST1)
+_UT_RCX = LAYOUT["PRIV_UT_RCX"] >> 3
+_UT_R11 = LAYOUT["PRIV_UT_R11"] >> 3
+_UT_RIP = LAYOUT["PRIV_UT_RIP"] >> 3
+_UT_FRAME = LAYOUT["PRIV_UT_FRAME"] >> 3
+USER_CS, USER_SS = 0x33, 0x2B
+RFLAGS_TF = 0x100
 # struct kvm_regs: the 16 GPRs in GPR_NAMES order, then rip, rflags.
 _KVM_REGS = struct.Struct("<18Q")
 _KVM_RCX = GPR_NAMES.index("rcx") * 8
@@ -222,8 +229,7 @@ class KVMContext(Context):
         if ring0_work:
             return self._prepare_slow(vcpu, asp, regs, private, rflags, dict(ops))
         if regs.rcx != regs.rip or regs.r11 != rflags:
-            self._write_utramp(kmem, private, regs)
-            rcx = vcpu.utramp
+            rcx, rflags = self._write_utramp(vcpu, private, regs, rflags)
         else:
             rcx = regs.rip
         _store_regs(vcpu.kvm.sync_regs_buffer, regs, vcpu.sysret_point, SUPERVISOR_RFLAGS, rcx, rflags)
@@ -250,11 +256,12 @@ class KVMContext(Context):
             i += 2
         qwords[(q + LAYOUT["Q_COUNT"]) >> 3] = (i - base) // 2
         qwords[(q + LAYOUT["Q_TARGET_CR3"]) >> 3] = asp.tables.root_gpa
-        qwords[(q + LAYOUT["Q_RFLAGS"]) >> 3] = rflags
+        entry, sysret_rflags = self._write_utramp(vcpu, private, regs, rflags)
+        qwords[(q + LAYOUT["Q_UT_ENTRY"]) >> 3] = entry
+        qwords[(q + LAYOUT["Q_RFLAGS"]) >> 3] = sysret_rflags
         qwords[(q + LAYOUT["Q_MORE"]) >> 3] = 1 if more else 0
         for name, offset in PRIV_GPRS:
             qwords[(private + offset) >> 3] = getattr(regs, name)
-        self._write_utramp(kmem, private, regs)
         sr = vcpu.kvm.sync_regs
         sr.rip = vcpu.address("slow_entry")
         sr.rflags = SUPERVISOR_RFLAGS
@@ -263,19 +270,31 @@ class KVMContext(Context):
         vcpu.maybe_roots.add(asp.tables.root_gpa)
         return dict(items), scrub, more
 
-    @staticmethod
-    def _write_utramp(kmem, private: int, regs: Regs) -> None:
-        qwords = kmem.qwords
-        qwords[(private + LAYOUT["PRIV_UT_RCX"]) >> 3] = regs.rcx
-        qwords[(private + LAYOUT["PRIV_UT_R11"]) >> 3] = regs.r11
-        qwords[(private + LAYOUT["PRIV_UT_RIP"]) >> 3] = regs.rip
+    def _write_utramp(self, vcpu: VirtualCPU, private: int, regs: Regs, rflags: int) -> tuple[int, int]:
+        """Stage RCX/R11/RIP (and the IRETQ frame) for the user trampoline.
+
+        Returns where SYSRETQ must go and the RFLAGS it loads: single-stepping
+        apps go through utramp_tf with TF clear until its IRETQ sets it.
+        """
+        qwords = self.machine.kmem.qwords
+        base = private >> 3
+        qwords[base + _UT_RCX] = regs.rcx
+        qwords[base + _UT_R11] = regs.r11
+        qwords[base + _UT_RIP] = regs.rip
+        frame = base + _UT_FRAME
+        qwords[frame : frame + 5] = array("Q", (regs.rip, USER_CS, rflags, regs.rsp, USER_SS))
+        if rflags & RFLAGS_TF:
+            return vcpu.utramp_tf, rflags & ~RFLAGS_TF
+        return vcpu.utramp, rflags
 
     def _load_utramp(self, private: int, regs: Regs) -> None:
-        """The app state utramp was about to restore (it only reloads RCX, R11 and RIP)."""
+        """The app state the user trampoline was about to restore."""
         qwords = self.machine.kmem.qwords
-        regs.rcx = qwords[(private + LAYOUT["PRIV_UT_RCX"]) >> 3]
-        regs.r11 = qwords[(private + LAYOUT["PRIV_UT_R11"]) >> 3]
-        regs.rip = qwords[(private + LAYOUT["PRIV_UT_RIP"]) >> 3]
+        base = private >> 3
+        regs.rcx = qwords[base + _UT_RCX]
+        regs.r11 = qwords[base + _UT_R11]
+        frame = base + _UT_FRAME
+        regs.rip, _cs, regs.rflags, regs.rsp, _ss = qwords[frame : frame + 5]
 
     @staticmethod
     def _mark_dirty(vcpu: VirtualCPU) -> None:
@@ -324,7 +343,7 @@ class KVMContext(Context):
         self._slow_done(vcpu, asp, sent)
         if port == PORT_SYSCALL:
             return self._syscall(vcpu, regs)
-        return self._exception(vcpu, sr, regs, private, port - PORT_EXC_BASE)
+        return self._exception(vcpu, asp, regs, private, port - PORT_EXC_BASE)
 
     @staticmethod
     def _capture_user(vcpu: VirtualCPU, regs: Regs) -> None:
@@ -337,7 +356,7 @@ class KVMContext(Context):
         regs.rip, regs.rflags = values[2], values[11]  # SYSCALL put them in RCX and R11
         return Syscall(values[0], (values[5], values[4], values[3], values[10], values[8], values[9]))
 
-    def _exception(self, vcpu, sr, regs: Regs, private: int, vector: int) -> Fault:
+    def _exception(self, vcpu, asp: KVMAddressSpace, regs: Regs, private: int, vector: int) -> Fault:
         top = private + 4096 - _FRAME.size
         err, rip, cs, rflags, rsp, _ss = _FRAME.unpack_from(self.machine.kmem.view, top)
         if vector not in exceptions.ERROR_CODE_VECTORS:
@@ -353,8 +372,18 @@ class KVMContext(Context):
             address = vcpu.fault_address()
             access, code = exceptions.page_fault_access(err)
             return Fault(address, access, signal.SIGSEGV, code, vector, err)
+        if vector == exceptions.INVALID_OPCODE and self._app_byte(asp, rip) == exceptions.INT3_OPCODE:
+            # The hypervisor emulates INT3 and gives up (#UD) when the app's RSP is non-canonical;
+            # on Linux it is a breakpoint like any other, reported after the instruction.
+            vector, rip = exceptions.BREAKPOINT, rip + 1
+            regs.rip = rip
         signo, code = exceptions.vector_signal(vector)
         return Fault(rip, Access.NONE, signo, code, vector, err)
+
+    def _app_byte(self, asp: KVMAddressSpace, address: int) -> int | None:
+        """The byte at an app address, if it is mapped."""
+        offset = asp.translate(address)
+        return None if offset is None else self.machine.memory_file.view[offset]
 
     def _interrupted(self, vcpu, asp, regs, private, sent) -> Event | None:
         """KVM_RUN returned early (kick or host signal): work out where the guest stood."""
@@ -377,7 +406,7 @@ class KVMContext(Context):
                 return self._syscall(vcpu, regs)
             elif offset in self.vector_entries:
                 self._slow_done(vcpu, asp, sent)
-                return self._exception(vcpu, sr, regs, private, self.vector_entries[offset])
+                return self._exception(vcpu, asp, regs, private, self.vector_entries[offset])
             else:
                 # Still in sysret_point or the slow path: regs are exactly what we entered with,
                 # and its queue (scrubs included) goes out again.

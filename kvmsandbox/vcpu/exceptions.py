@@ -14,6 +14,9 @@ TRAP_BRKPT, TRAP_TRACE = 1, 2
 BUS_ADRALN = 1
 
 PAGE_FAULT = 14
+INVALID_OPCODE = 6
+BREAKPOINT = 3
+INT3_OPCODE = 0xCC
 # Vectors whose frame carries an error code.
 ERROR_CODE_VECTORS = frozenset({8, 10, 11, 12, 13, 14, 17, 21, 29, 30})
 

@@ -81,6 +81,7 @@ class VirtualCPU:
         symbols = machine.image.symbols
         self.sysret_point = self.window + symbols["sysret_point"]
         self.utramp = self.window + symbols["utramp"]
+        self.utramp_tf = self.window + symbols["utramp_tf"]
         self.utramp_end = self.window + symbols["utramp_end"]
         # Host-side knowledge of guest state, to skip redundant work on entry.
         self.cr3: int | None = None
