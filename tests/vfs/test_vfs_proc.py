@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 
 from test_vfs_files import cat, open_
 from test_vfs_pipes_poll import pipe
 
+from sentry.kernel.creds import Credentials
 from sentry.syscalls import fs as fscalls
 
 
@@ -50,3 +52,13 @@ def test_static_files(sandbox):
     assert len(cat(task, b"/proc/uptime").split()) == 2
     assert b" /tmp tmpfs rw" in cat(task, b"/proc/mounts")
     assert open_(task, b"/proc/cpuinfo", os.O_WRONLY) == -errno.EACCES
+
+
+def test_process_files_belong_to_the_process(sandbox):
+    task = sandbox
+    task.creds = Credentials(
+        ruid=1000, euid=1000, suid=1000, fsuid=1000, rgid=100, egid=100, sgid=100, fsgid=100
+    )
+    assert task.call(fscalls.sys_stat, task.path(b"/proc/self/fd"), 0x11000) == 0
+    assert struct.unpack_from("<II", task.get(0x11000 + 28, 8)) == (1000, 100)
+    assert open_(task, b"/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY) >= 0

@@ -57,6 +57,9 @@ class ProcFilesystem(Filesystem):
 
 
 class ProcInode(Inode):
+    # The process whose files these are (they belong to its euid/egid); None: root's.
+    owner = None
+
     def __init__(self, fs: ProcFilesystem, key: tuple, mode: int) -> None:
         self.fs = fs
         self.key = key
@@ -65,11 +68,15 @@ class ProcInode(Inode):
     def stat(self) -> Stat:
         nlink = 2 if stat.S_ISDIR(self._mode) else 1
         t = self.fs.boot_ns
+        task = self.owner.main_task() if self.owner is not None else None
+        uid, gid = (task.creds.euid, task.creds.egid) if task is not None else (0, 0)
         return Stat(
             mode=self._mode,
             ino=self.fs.ino(self.key),
             dev=self.fs.dev,
             nlink=nlink,
+            uid=uid,
+            gid=gid,
             atime_ns=t,
             mtime_ns=t,
             ctime_ns=t,
@@ -222,7 +229,18 @@ def process_dir(fs: ProcFilesystem, tg) -> Directory:
         b"root": loc_link("root", lambda: leader().fs.root),
         b"fd": lambda: FdDirectory(fs, tg),
     }
-    return Directory(fs, ("pid", pid), entries)
+    directory = Directory(fs, ("pid", pid), {name: owned_by(tg, f) for name, f in entries.items()})
+    directory.owner = tg
+    return directory
+
+
+def owned_by(tg, factory: Callable[[], ProcInode]) -> Callable[[], ProcInode]:
+    def make() -> ProcInode:
+        inode = factory()
+        inode.owner = tg
+        return inode
+
+    return make
 
 
 class FdDirectory(ProcInode):
@@ -239,12 +257,14 @@ class FdDirectory(ProcInode):
             file = main_task(self.tg).fds.get(int(name))
         except Errno:
             raise Errno(errno.ENOENT) from None
-        return Link(
+        link = Link(
             self.fs,
             ("pid", self.tg.pid, "fd", int(name)),
             lambda task: path_of(file.loc, task.fs.root),
             lambda: file.loc,
         )
+        link.owner = self.tg
+        return link
 
     def listdir(self) -> list[DirEntry]:
         pid = self.tg.pid
