@@ -14,18 +14,25 @@ import sys
 
 from gofer.client import GoferClient
 
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def start(root_dir: str) -> tuple[subprocess.Popen, GoferClient]:
     """Spawn `python -m gofer` serving root_dir over a fresh SOCK_SEQPACKET pair."""
     if not os.path.isdir(root_dir):
         raise NotADirectoryError(errno.ENOTDIR, "gofer root is not a directory", root_dir)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # The child imports this very package, wherever the caller's cwd or sys.path is.
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
+    )
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gofer", "--root", root_dir, "--sock-fd", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             close_fds=True,
+            env=env,
         )
     finally:
         theirs.close()
