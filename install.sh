@@ -21,8 +21,8 @@ KVMSB_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # busybox-static is the static test program; libseccomp-dev builds the systrap
 # filter; runsc is the benchmark peer; protobuf-compiler regenerates the gofer
 # and trace messages; docker.io, containerd and runc are the real clients (and
-# the runc peer) that tests/e2e drives.
-KVMSB_APT_PACKAGES=(gcc binutils libc6-dev busybox-static libseccomp-dev runsc protobuf-compiler docker.io containerd runc)
+# the runc peer) that tests/e2e drives; debootstrap builds the Debian root for tests.
+KVMSB_APT_PACKAGES=(gcc binutils libc6-dev busybox-static libseccomp-dev runsc protobuf-compiler docker.io containerd runc debootstrap)
 # Only when Debian's own python3 is used (it is "externally managed", so we use a venv).
 KVMSB_APT_VENV_PACKAGES=(python3 python3-venv python3-dev)
 
