@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from platform_harness import (
     DATA_VA,
@@ -14,9 +16,11 @@ from platform_harness import (
     SIGILL,
     SIGSEGV,
     SIGTRAP,
+    STACK_TOP,
     SYS_REPORT,
     SYS_SIGRETURN,
     TEST_VA,
+    H,
 )
 
 from kvmsandbox.platform import PAGE_SIZE, Access, Fault, Syscall
@@ -156,10 +160,12 @@ def test_privileged_instruction_is_sigsegv(make_app, probe):
 CHAIN = ("cr3_read", "cr3_write", "rdmsr", "wrmsr", "hlt")
 
 
-def run_chain(app, prefix):
-    """Run `chain`/`sig_chain`: each privileged instruction must fault; skip it and go on."""
+def run_chain(app, prefix, enter=True):
+    """Run `chain`/`sig_chain` (from its start, or from wherever the app is if not `enter`): each
+    privileged instruction must fault; skip it and go on."""
     labels = [f"{prefix}_{op}" for op in CHAIN] + [f"{prefix}_end"]
-    app.regs.rip = app.snippet.addr(prefix)
+    if enter:
+        app.regs.rip = app.snippet.addr(prefix)
     for label, following in zip(labels, labels[1:], strict=False):
         event = app.switch()
         check_fault(app, event, signo=SIGSEGV, si_code=SI_KERNEL, rip=app.snippet.addr(label))
@@ -227,6 +233,13 @@ def test_single_step_traps_after_one_instruction(make_app):
     app.regs.rflags &= ~TF
     event = app.switch()
     assert isinstance(event, Syscall) and event.nr == SYS_REPORT, app.describe(event)
+    # resuming a single-stepped app (an IRETQ-based path on kvm) leaves it unprivileged
+    app.regs.rflags |= TF
+    event = app.run_at("chain")
+    check_fault(app, event, signo=SIGTRAP, si_code=TRAP_TRACE, rip=app.snippet.addr("chain_cr3_read"))
+    app.regs.rflags &= ~TF
+    event = run_chain(app, "chain", enter=False)
+    assert isinstance(event, Syscall) and event.nr == SYS_REPORT, app.describe(event)
 
 
 @pytest.mark.parametrize(
@@ -292,3 +305,41 @@ def test_instruction_fetch_across_a_page_boundary(make_app, snippets, next_page)
         app, event, signo=SIGSEGV, si_code=si_code, rip=straddle, addr=TEST_VA + PAGE_SIZE, access=Access.EXEC
     )
     assert app.regs.rax == 0x5EED, "the straddling instruction executed"
+
+
+USER_CS, USER_SS, KERNEL_CS, KERNEL_SS = 0x33, 0x2B, 0x10, 0x18
+IOPL3 = 0x3000
+
+# frame name -> (cs, ss, extra RFLAGS, expect a fault at the iretq)
+IRET_FRAMES = {
+    "user": (USER_CS, USER_SS, 0, False),
+    "user-iopl3": (USER_CS, USER_SS, IOPL3, False),
+    "kernel-cs": (KERNEL_CS, KERNEL_SS, 0, True),
+    "user-cs-rpl0": (USER_CS & ~3, USER_SS, 0, True),
+}
+
+
+@pytest.mark.parametrize("frame", sorted(IRET_FRAMES))
+def test_iretq_from_the_app_gains_nothing(make_app, frame):
+    """The app's own IRETQ (legal in user mode) with a user frame just continues there, and with a
+    ring-0 CS or an IOPL=3 request still leaves it unprivileged: a kernel frame is SIGSEGV at the
+    iretq, IOPL is ignored (port I/O and cli still fault), and mov cr3/rdmsr/wrmsr/hlt still fault."""
+    cs, ss, extra_flags, faults = IRET_FRAMES[frame]
+    app = make_app("faults")
+    frame_va = STACK_TOP - 0x100
+    target = app.snippet.addr("chain_cr3_read")  # past chain's `mov ecx` (rdmsr's ecx is set here)
+    app.regs.rcx = 0xC000_0080
+    words = [target, cs, 0x202 | extra_flags, STACK_TOP - 0x200, ss]
+    app.mf.write(app.stack_off + frame_va - H["STACK_VA"], struct.pack("<5Q", *words))
+    app.regs.rsp = frame_va
+    app.regs.rip = app.snippet.addr("iret_probe")
+    if faults:
+        event = app.switch()
+        check_fault(app, event, signo=SIGSEGV, si_code=SI_KERNEL, rip=app.snippet.addr("iret_probe"))
+        app.regs.rip = target
+    event = run_chain(app, "chain", enter=False)  # the iretq (or the harness) put rip on the chain
+    assert app.regs.rsp == (frame_va if faults else STACK_TOP - 0x200), f"rsp {app.regs.rsp:#x}"
+    assert isinstance(event, Syscall) and event.nr == SYS_REPORT, app.describe(event)
+    for probe in ("out_probe", "cli_probe"):
+        event = app.run_at(probe, rdx=0x80)
+        check_fault(app, event, signo=SIGSEGV, si_code=SI_KERNEL, rip=app.snippet.addr(probe))

@@ -54,6 +54,7 @@ _start:
         probe clts_probe, clts
         probe fs_read_probe, mov rax, fs:[0]
         probe gs_read_probe, mov rax, gs:[0]
+        probe iret_probe, iretq
         probe int80_probe, int 0x80
         probe sysenter_probe, sysenter
 
