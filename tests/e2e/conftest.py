@@ -96,6 +96,10 @@ class Containerd:
     def __init__(self, directory: str) -> None:
         self.dir = directory
         self.address = os.path.join(directory, "containerd.sock")
+        # The runc shim keeps runtime state in /run/containerd/runc/<namespace> whatever containerd's
+        # own dirs are: a namespace of our own keeps runs apart, and stop() removes it.
+        suffix = os.path.basename(os.path.dirname(directory)).rsplit("-", 1)[-1]
+        self.namespace = "e2e" + "".join(c for c in suffix if c.isalnum())
         config = os.path.join(directory, "config.toml")
         with open(config, "w") as f:
             f.write(
@@ -112,7 +116,7 @@ class Containerd:
         _wait_for(lambda: self.ctr("version", check=False).returncode == 0, "containerd")
 
     def ctr(self, *args: str, check: bool = True, timeout: float = 60, **kw) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-        cmd = ["ctr", "--address", self.address, "--namespace", "e2e", *args]
+        cmd = ["ctr", "--address", self.address, "--namespace", self.namespace, *args]
         return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=timeout, **kw)
 
     def stop(self) -> None:
@@ -123,6 +127,7 @@ class Containerd:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        shutil.rmtree(os.path.join("/run/containerd/runc", self.namespace), ignore_errors=True)
 
 
 class Dockerd:

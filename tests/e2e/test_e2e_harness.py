@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import time
 
 import pytest
 
@@ -33,6 +35,42 @@ def test_ctr_run_output_and_exit_codes(containerd, rootfs, runtime_binary, runti
     assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
     result = ctr_run(containerd, rootfs, binary, f"{runtime}-exit", "sh", "-c", "exit 3")
     assert result.returncode == 3, result.stderr
+
+
+@pytest.mark.parametrize("runtime", ["runc", "kvmsandbox"])
+def test_ctr_task_ps_and_kill(containerd, rootfs, runtime_binary, runtime: str) -> None:
+    """`ctr run` in the foreground; `ctr task ps` sees it; `ctr task kill -s SIGKILL` ends it with 137."""
+    binary = shutil.which("runc") if runtime == "runc" else runtime_binary
+    cid = f"{runtime}-task"
+    run = [
+        "run",
+        "--rm",
+        "--runc-binary",
+        binary,
+        "--env",
+        "PATH=/bin",
+        "--rootfs",
+        rootfs,
+        cid,
+        "sleep",
+        "100",
+    ]
+    fg = subprocess.Popen(["ctr", "--address", containerd.address, "--namespace", containerd.namespace, *run])
+    try:
+        for _ in range(200):
+            if any(
+                line.split()[::2] == [cid, "RUNNING"]
+                for line in containerd.ctr("task", "ls").stdout.splitlines()
+            ):
+                break
+            time.sleep(0.05)
+        pids = containerd.ctr("task", "ps", cid).stdout.split()
+        assert pids[:2] == ["PID", "INFO"] and len(pids) >= 4
+        containerd.ctr("task", "kill", "--signal", "SIGKILL", cid)
+        assert fg.wait(30) == 137
+    finally:
+        fg.kill()
+        fg.wait()
 
 
 def test_docker_run_with_runc(dockerd) -> None:
