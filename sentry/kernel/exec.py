@@ -53,7 +53,7 @@ def execve(
     limit = task.tg.rlimits[3][0]
     mm.stack_limit = min(limit, 1 << 30)
     try:
-        entry, sp = image.load(mm, exe, open_interp, argv, envp, execfn, task.creds, kernel.vvar)
+        entry, sp = image.load(mm, exe, open_interp, argv, envp, execfn, task.creds, kernel.vvar, kernel.vdso)
     except BaseException:
         mm.release()
         raise

@@ -17,8 +17,8 @@ from sentry.kernel.threadgroup import ProcessGroup, Session, ThreadGroup
 from sentry.kernel.timekeeper import Timekeeper
 from sentry.kernel.timers import TimerWheel
 from sentry.kernel.waiter import WaitQueue
-from sentry.loader.image import Executable
-from sentry.mm.frames import Frames, SharedPages
+from sentry.loader.image import Executable, vdso_image
+from sentry.mm.frames import Frames, PageCache, SharedPages
 from sentry.mm.mm import MM
 from sentry.mm.vma import BytesBacking
 
@@ -47,6 +47,8 @@ class Kernel:
         self.vvar = SharedPages(self.frames)
         self.vvar.attach()
         self.timekeeper = Timekeeper(self.vvar)
+        image = vdso_image()
+        self.vdso = BytesBacking(image, "[vdso]", cache=PageCache(self.frames, image))
         self.hostname = hostname
         self.domainname = "(none)"
         self.boot_monotonic = time.monotonic()
@@ -103,11 +105,13 @@ class Kernel:
                 chunks.append(chunk)
                 offset += len(chunk)
             data = b"".join(chunks)
-            exe = Executable(data, BytesBacking(data, abs_path, st.dev, st.ino), abs_path)
+            backing = BytesBacking(data, abs_path, st.dev, st.ino, PageCache(self.frames, data))
+            exe = Executable(data, backing, abs_path)
             with self.lock:
                 self._exe_cache[key] = exe
                 while len(self._exe_cache) > EXE_CACHE_SIZE:
-                    self._exe_cache.popitem(last=False)
+                    _key, old = self._exe_cache.popitem(last=False)
+                    old.backing.cache.release()
             return exe
         finally:
             file.decref()

@@ -52,6 +52,7 @@ def load(
     execfn: bytes,
     creds: Credentials,
     vvar: SharedPages,
+    vdso: BytesBacking,
 ) -> tuple[int, int]:
     """Map everything for a new program; returns (entry, initial rsp)."""
     info = elf.parse(exe.data)
@@ -70,8 +71,7 @@ def load(
         base = elf.choose_bias(mm, interp_info, True)
         elf.load(mm, interp.backing, interp_info, base, interp.path)
         entry = interp_info.entry + base
-    image = vdso_image()
-    vdso_len = page_up(len(image))
+    vdso_len = page_up(len(vdso.data))
     vvar_addr = mm.find_free(4096 + vdso_len)
     mm.map(
         vvar_addr,
@@ -89,7 +89,7 @@ def load(
         vdso_len,
         PROT_READ | PROT_EXEC,
         fixed=True,
-        backing=BytesBacking(image, "[vdso]"),
+        backing=vdso,
         name="[vdso]",
     )
     top = mm.max_addr & ~4095

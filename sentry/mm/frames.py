@@ -89,3 +89,43 @@ class SharedPages:
             pages, self.pages = self.pages, {}
         for frame in pages.values():
             self.frames.unref(frame)
+
+
+class PageCache:
+    """Read-only frames holding a file's contents, shared by every private mapping of it.
+
+    The cache keeps one reference on each frame, so a mapping always sees a
+    count above one and copies the page before any write (COW): cached
+    frames never change. Executables and the vDSO use it, so a hundred
+    processes running busybox share one copy of its text.
+    """
+
+    def __init__(self, frames: Frames, data: bytes) -> None:
+        self.frames = frames
+        self.data = data
+        self.pages: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def frames_for(self, first: int, count: int) -> list[int]:
+        """Frames for file pages [first, first+count), filling missing ones (contiguously) from data."""
+        with self._lock:
+            missing = [p for p in range(first, first + count) if p not in self.pages]
+            if missing:
+                base = self.frames.alloc(len(missing))
+                view = self.frames.view
+                for i, pgoff in enumerate(missing):
+                    frame = base + i * 4096
+                    chunk = self.data[pgoff * 4096 : (pgoff + 1) * 4096]
+                    view[frame : frame + len(chunk)] = chunk
+                    self.pages[pgoff] = frame
+            out = [self.pages[p] for p in range(first, first + count)]
+            for frame in out:
+                self.frames.ref(frame)
+            return out
+
+    def release(self) -> None:
+        """Drop the cache's own references (mappings keep theirs)."""
+        with self._lock:
+            pages, self.pages = self.pages, {}
+        for frame in pages.values():
+            self.frames.unref(frame)

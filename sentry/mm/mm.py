@@ -19,14 +19,15 @@ from collections.abc import Iterator
 
 from kvmsandbox.platform import PAGE_SIZE, Access, AddressSpace
 from sentry.errors import Errno
-from sentry.mm.frames import Frames, SharedPages
+from sentry.mm.frames import Frames, PageCache, SharedPages
 from sentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE, VMA, Backing
 
 log = logging.getLogger(__name__)
 
 PAGE_SHIFT = 12
 PAGE_MASK = PAGE_SIZE - 1
-FAULT_AROUND = 16  # pages populated per fault (aligned window), to cut fault exits
+FAULT_AROUND = 32  # pages populated or mapped per fault (aligned window), to cut fault exits
+CACHED_FAULT_AROUND = 128  # for page-cached files (executables): no copying, so a wider window
 STACK_GUARD_GAP = 256 * PAGE_SIZE
 DEFAULT_STACK_LIMIT = 8 << 20
 
@@ -189,8 +190,9 @@ class MM:
 
     def _populate(self, vma: VMA, vpn: int) -> None:
         """Give vpn (and its not-present neighbours in an aligned window) frames, and map them."""
-        lo = max(vma.start >> PAGE_SHIFT, vpn & ~(FAULT_AROUND - 1))
-        hi = min(vma.end >> PAGE_SHIFT, (vpn & ~(FAULT_AROUND - 1)) + FAULT_AROUND)
+        cache = self._cache_of(vma)
+        window = CACHED_FAULT_AROUND if cache is not None else FAULT_AROUND
+        lo, hi = self._window(vma, vpn, window)
         first = vpn
         while first > lo and first - 1 not in self.pages:
             first -= 1
@@ -205,6 +207,12 @@ class MM:
                 self.asp.map(v << PAGE_SHIFT, PAGE_SIZE, frame, self._asp_perms(vma, frame))
             return
         count = last - first
+        if cache is not None:
+            pgoff = (vma.offset + (first << PAGE_SHIFT) - vma.start) >> PAGE_SHIFT
+            for i, frame in enumerate(cache.frames_for(pgoff, count)):
+                self.pages[first + i] = frame
+            self._map_present(vma, vpn, window)
+            return
         base = self.frames.alloc(count)
         if vma.backing is not None:
             offset = vma.offset + (first << PAGE_SHIFT) - vma.start
@@ -213,6 +221,44 @@ class MM:
         for i in range(count):
             self.pages[first + i] = base + i * PAGE_SIZE
         self.asp.map(first << PAGE_SHIFT, count * PAGE_SIZE, base, self._asp_perms(vma, base))
+
+    @staticmethod
+    def _cache_of(vma: VMA) -> PageCache | None:
+        """The shared page cache a read-only private file mapping is served from (writable ones copy)."""
+        if vma.prot & PROT_WRITE or vma.shared:
+            return None
+        return getattr(vma.backing, "cache", None)
+
+    @staticmethod
+    def _window(vma: VMA, vpn: int, size: int) -> tuple[int, int]:
+        """The aligned window of `size` pages around vpn, clipped to the VMA."""
+        base = vpn & ~(size - 1)
+        return max(vma.start >> PAGE_SHIFT, base), min(vma.end >> PAGE_SHIFT, base + size)
+
+    def _map_present(self, vma: VMA, vpn: int, window: int = 0) -> None:
+        """Map vpn and the present pages around it (aligned window, same VMA) that the platform lacks.
+
+        After fork the child's platform address space starts empty; mapping neighbours
+        together, in runs of contiguous frames, saves a fault exit per page.
+        """
+        lo, hi = self._window(vma, vpn, window or FAULT_AROUND)
+        run_start = run_frame = -1
+        run_perms = Access.NONE
+        run_len = 0
+        for v in range(lo, hi + 1):
+            frame = self.pages.get(v) if v < hi else None
+            perms = self._asp_perms(vma, frame) if frame is not None else Access.NONE
+            if run_len and frame == run_frame + run_len * PAGE_SIZE and perms == run_perms:
+                run_len += 1
+                continue
+            if run_len:
+                self.asp.map(run_start << PAGE_SHIFT, run_len * PAGE_SIZE, run_frame, run_perms)
+            run_start, run_frame, run_perms, run_len = (
+                v,
+                frame if frame is not None else -1,
+                perms,
+                int(frame is not None),
+            )
 
     def _break_cow(self, vma: VMA, vpn: int, frame: int) -> int:
         if self.frames.count(frame) > 1:
@@ -267,7 +313,8 @@ class MM:
                     if count > 3:
                         log.error("page %#x faults repeatedly (%s) although mapped", addr, access)
                         return False
-                    self.asp.map(vpn << PAGE_SHIFT, PAGE_SIZE, frame, self._asp_perms(vma, frame))
+                    window = CACHED_FAULT_AROUND if self._cache_of(vma) is not None else FAULT_AROUND
+                    self._map_present(vma, vpn, window)
             except MemoryError:
                 log.error("out of memory-file frames at %#x", addr)
                 return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
-from sentry.mm.frames import SharedPages
+from sentry.mm.frames import PageCache, SharedPages
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 
@@ -27,13 +27,16 @@ class Backing(Protocol):
 
 
 class BytesBacking:
-    """File contents held in memory (executables, the vDSO image)."""
+    """File contents held in memory (executables, the vDSO image), optionally with a shared page cache."""
 
-    def __init__(self, data: bytes, name: str, dev: int = 0, ino: int = 0) -> None:
+    def __init__(
+        self, data: bytes, name: str, dev: int = 0, ino: int = 0, cache: PageCache | None = None
+    ) -> None:
         self.data = data
         self.name = name
         self.dev = dev
         self.ino = ino
+        self.cache = cache
 
     def read(self, offset: int, size: int) -> bytes:
         return self.data[offset : offset + size]
