@@ -62,3 +62,13 @@ def test_process_files_belong_to_the_process(sandbox):
     assert task.call(fscalls.sys_stat, task.path(b"/proc/self/fd"), 0x11000) == 0
     assert struct.unpack_from("<II", task.get(0x11000 + 28, 8)) == (1000, 100)
     assert open_(task, b"/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY) >= 0
+
+
+def test_stat_and_mountinfo(sandbox):
+    task = sandbox
+    stat_lines = cat(task, b"/proc/stat").decode().splitlines()
+    assert stat_lines[0].startswith("cpu ") and stat_lines[1].startswith("cpu0 ")
+    info = cat(task, b"/proc/self/mountinfo").decode().splitlines()
+    root_line = info[0].split()
+    assert root_line[4] == "/" and root_line[5].startswith("ro") and "9p" in root_line
+    assert any(line.split()[4] == "/tmp" for line in info)

@@ -191,6 +191,7 @@ def make_procfs(vfs) -> tuple[ProcFilesystem, Directory]:
         b"uptime": static("uptime", lambda: uptime(fs)),
         b"version": static("version", lambda: KERNEL_VERSION),
         b"loadavg": static("loadavg", lambda: b"0.00 0.00 0.00 0/0 0\n"),
+        b"stat": static("stat", lambda: system_stat(fs)),
         b"filesystems": static("filesystems", lambda: b"nodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"),
     }
     return fs, RootDirectory(fs, ("root",), entries)
@@ -224,6 +225,7 @@ def process_dir(fs: ProcFilesystem, tg) -> Directory:
         b"status": gen("status", lambda: status(tg)),
         b"stat": gen("stat", lambda: stat_line(tg)),
         b"mounts": gen("mounts", lambda: mounts(fs.vfs, leader().fs.root)),
+        b"mountinfo": gen("mountinfo", lambda: mountinfo(fs.vfs, leader().fs.root)),
         b"exe": lambda: Link(fs, ("pid", pid, "exe"), lambda task: os.fsencode(tg.exe_path)),
         b"cwd": loc_link("cwd", lambda: leader().fs.cwd),
         b"root": loc_link("root", lambda: leader().fs.root),
@@ -296,6 +298,29 @@ def stat_line(tg) -> bytes:
     fields[0:4] = [tg.parent_pid(), tg.pgid(), tg.sid(), 0]
     fields[14:17] = [20, 0, len(tg.tasks())]
     return f"{tg.pid} ({task.comm[:15]}) R {' '.join(map(str, fields))}\n".encode()
+
+
+def mountinfo(vfs, root: Location) -> bytes:
+    """/proc/<pid>/mountinfo: mount id, parent id, dev, root, mount point, options, fs type, source."""
+    ids = {id(mnt): n for n, mnt in enumerate(vfs.mounts(), start=1)}
+    lines = []
+    for mnt in vfs.mounts():
+        where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
+        parent = ids.get(id(mnt.parent), ids[id(mnt)])
+        opts = "ro" if mnt.readonly else "rw"
+        head = f"{ids[id(mnt)]} {parent} 0:{mnt.fs.dev} / {where} {opts},relatime"
+        lines.append(f"{head} - {mnt.fs.name} {mnt.source} {opts}\n")
+    return "".join(lines).encode()
+
+
+def system_stat(fs: ProcFilesystem) -> bytes:
+    """/proc/stat: per-CPU lines (glibc counts CPUs here when /sys is absent), times not tracked."""
+    ncpu = os.cpu_count() or 1
+    lines = ["cpu  0 0 0 0 0 0 0 0 0 0"] + [f"cpu{n} 0 0 0 0 0 0 0 0 0 0" for n in range(ncpu)]
+    nprocs = len(fs.kernel.thread_groups()) if fs.kernel is not None else 0
+    lines += ["intr 0", "ctxt 0", f"btime {fs.boot_ns // 1_000_000_000}", f"processes {nprocs}"]
+    lines += ["procs_running 1", "procs_blocked 0"]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def mounts(vfs, root: Location) -> bytes:
