@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bootstrap import unixsock
@@ -31,15 +32,29 @@ from bootstrap.spec import parse_process
 
 MAX_MESSAGE = 1 << 20
 
+# An extra operation: (decoded request, fds it carried) -> JSON-able result.
+Extension = Callable[[dict[str, Any], list[int]], Any]
+
 log = logging.getLogger(__name__)
 
 
 class ControlServer:
     """Serves requests on a control socket, handing each to a SandboxBackend."""
 
-    def __init__(self, path: str, backend: SandboxBackend) -> None:
+    def __init__(
+        self,
+        path: str,
+        backend: SandboxBackend,
+        extensions: Mapping[str, Extension] | None = None,
+        refusals: tuple[type[Exception], ...] = (),
+    ) -> None:
+        """`extensions` add operations beside the OCI ones (the trace commands' `trace_*`); each
+        owns the fds its request carries. An exception in `refusals` raised by one is reported
+        as the request's error, like an OCIError."""
         self.path = path
         self.backend = backend
+        self.extensions = dict(extensions or {})
+        self.refusals = (OCIError, *refusals)
         self._listener = unixsock.bind(path)
         self._closed = threading.Event()
         self._busy = threading.Condition()
@@ -99,13 +114,16 @@ class ControlServer:
         try:
             request = json.loads(data)
             op = request["op"]
+            extension = self.extensions.get(op)
+            if extension is not None:
+                return {"ok": True, "result": extension(request, fds)}
             handler = _HANDLERS.get(op)
             if handler is None:
                 raise OCIError(f"unknown control operation {op!r}")
             if op != "exec" and fds:
                 raise OCIError(f"{op} takes no file descriptors")
             return {"ok": True, "result": handler(self.backend, request, fds)}
-        except OCIError as e:
+        except self.refusals as e:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)

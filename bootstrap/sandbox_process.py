@@ -72,7 +72,14 @@ def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
     )
     lifecycle = ContainerLifecycle(backend_mod.boot(request))
     try:
-        server = ControlServer(os.path.join(config.state_dir, "control.sock"), lifecycle)
+        from sentry.seccheck import control as trace_control
+
+        server = ControlServer(
+            os.path.join(config.state_dir, "control.sock"),
+            lifecycle,
+            extensions=trace_control.OPERATIONS,
+            refusals=trace_control.REFUSALS,
+        )
     except BaseException:
         lifecycle.shutdown()
         raise

@@ -30,6 +30,7 @@ class SentryBackend:
             stdio=request.stdio,
             hostname=self._spec.hostname or "kvmsandbox",
         )
+        self._sandbox.kernel.container_id = request.container_id  # trace points report it
 
     def start(self) -> None:
         from sentry.errors import Errno

@@ -103,3 +103,37 @@ def test_pause_resume_stats(served) -> None:
 def test_no_socket() -> None:
     with pytest.raises(OCIError, match="not running"):
         ControlClient("/nonexistent/control.sock")
+
+
+class Refused(Exception):
+    pass
+
+
+def test_extension_operations_carry_fds_and_refusals(tmp_path) -> None:
+    seen = []
+
+    def donate(request: dict, fds: list[int]) -> int:
+        seen.append(os.read(fds[0], 10))
+        for fd in fds:
+            os.close(fd)
+        return request["n"] + 1
+
+    def refuse(request: dict, fds: list[int]) -> None:
+        raise Refused("no such session")
+
+    server = ControlServer(
+        str(tmp_path / "c.sock"), None, extensions={"donate": donate, "refuse": refuse}, refusals=(Refused,)
+    )  # type: ignore[arg-type]
+    server.serve_in_background()
+    r, w = os.pipe()
+    os.write(w, b"payload")
+    try:
+        with ControlClient(server.path) as client:
+            assert client.call("donate", fds=[r], n=41) == 42
+            with pytest.raises(OCIError, match="refuse: no such session"):
+                client.call("refuse")
+        assert seen == [b"payload"]
+    finally:
+        server.close()
+        os.close(r)
+        os.close(w)
