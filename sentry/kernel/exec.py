@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from kvmsandbox.platform import Regs
 from sentry.errors import Errno
 from sentry.kernel import signals as sig
+from sentry.kernel.threadgroup import RLIMIT_AS, RLIMIT_STACK
 from sentry.loader import image
 from sentry.loader.image import Executable
 
@@ -50,8 +51,8 @@ def execve(
         return kernel.open_executable(task, p)
 
     mm = kernel.new_mm()
-    limit = task.tg.rlimits[3][0]
-    mm.stack_limit = min(limit, 1 << 30)
+    mm.stack_limit = min(task.tg.rlimits[RLIMIT_STACK][0], 1 << 30)
+    mm.as_limit = task.tg.rlimits[RLIMIT_AS][0]
     try:
         entry, sp = image.load(mm, exe, open_interp, argv, envp, execfn, task.creds, kernel.vvar, kernel.vdso)
     except BaseException:
