@@ -17,13 +17,14 @@ class Dentry:
     to a directory goes through the VFS, which forgets the names it touched.
     """
 
-    __slots__ = ("name", "parent", "inode", "_children", "_lock", "__weakref__")
+    __slots__ = ("name", "parent", "inode", "_children", "_pinned", "_lock", "__weakref__")
 
     def __init__(self, name: bytes, inode: Inode, parent: Dentry | None = None) -> None:
         self.name = name
         self.inode = inode
         self.parent = parent
         self._children: dict[bytes, Dentry | None] = {}
+        self._pinned: list[Dentry] = []
         self._lock = threading.Lock()
 
     def lookup(self, name: bytes) -> Dentry:
@@ -57,7 +58,13 @@ class Dentry:
         child = Dentry(name, inode, self)
         with self._lock:
             self._children[name] = child
+            self._pinned.append(child)
         return child
+
+    def pinned(self) -> list[Dentry]:
+        """Children that exist only here (listed by getdents beside the inode's own)."""
+        with self._lock:
+            return list(self._pinned)
 
     def forget(self, name: bytes) -> None:
         """Drop a cached child after unlink/rename changed the directory."""

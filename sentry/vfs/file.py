@@ -183,10 +183,14 @@ class DirectoryFile(FileDescription):
         if self._entries is None:
             ino = self.stat().ino
             parent = self.loc.dentry.parent
+            listed = self.loc.inode.listdir()
+            names = {e.name for e in listed}
+            pinned = [DirEntry(d.name, d.inode.stat().ino, DT_DIR) for d in self.loc.dentry.pinned()]
             self._entries = [
                 DirEntry(b".", ino, DT_DIR),
                 DirEntry(b"..", parent.inode.stat().ino if parent else ino, DT_DIR),
-                *self.loc.inode.listdir(),
+                *listed,
+                *(e for e in pinned if e.name not in names),
             ]
         return self._entries
 
