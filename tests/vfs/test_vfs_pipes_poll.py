@@ -237,3 +237,20 @@ def test_sendfile_short_write_loses_nothing(sandbox):
         while (m := task.call(fdcalls.sys_read, r, BUF, 65536)) > 0:
             out += task.get(BUF, m)
     assert out[65536 - 2000 :] == data
+
+
+def test_ppoll_swaps_the_signal_mask(sandbox):
+    task = sandbox
+    r, w = pipe(task)
+    write(task, w, b"x")
+    addr = pollfds(task, [(r, pollcalls.POLLIN)])
+    mask = task.put(0x500, struct.pack("<Q", 1 << 1))
+    task.signal_mask = 1 << 5
+    assert task.call(pollcalls.sys_ppoll, addr, 1, 0, mask, 8) == 1
+    assert (task.signal_mask, task.saved_mask) == (1 << 5, None)
+    assert task.call(pollcalls.sys_ppoll, addr, 1, 0, mask, 7) == -errno.EINVAL
+    # Interrupted: the temporary mask stays until signal delivery restores saved_mask.
+    task.call(fdcalls.sys_read, r, BUF, 10)
+    task.interrupt.set()
+    assert task.call(pollcalls.sys_ppoll, addr, 1, 0, mask, 8) == -ERESTARTNOHAND
+    assert (task.signal_mask, task.saved_mask) == (1 << 1, 1 << 5)
