@@ -38,6 +38,7 @@ from kvmsandbox.ring0.layout import LAYOUT, PTMAP_BASE, RING0_BASE, WINDOW_SIZE,
 from kvmsandbox.ring0.loader import NUM_VECTORS, Ring0Image
 
 MIB = 1 << 20
+JUMP_WATCHDOG_S = 3.0  # a jump into the trampoline must come back as an event at once
 WINDOWS = 16  # scanned; far more than the vCPUs a test module creates
 READABLE_OFFSETS = {LAYOUT["TEXT_PAGE"] + i * PAGE_SIZE for i in range(LAYOUT["TEXT_SIZE"] // PAGE_SIZE)} | {
     LAYOUT["CPU_PAGE"],
@@ -179,6 +180,7 @@ def jump_targets(image):
         "apply_exit",
         "enter_kernel",
         "enter_kernel_ret",
+        "utramp_tf",
     ]
     targets = {name: image.offset(name) for name in names if name in image.symbols}
     for vector in range(NUM_VECTORS):
@@ -212,30 +214,39 @@ def test_jumping_into_the_trampoline_gives_nothing(platform, make_app):
     or for the SYSCALL in enter_kernel an honest Syscall event, never a forged exit; afterwards the
     app is as unprivileged as before."""
     image = Ring0Image.load()
-    app = make_app("faults")
-    base = window_base(visible_window(app))
-    text_end = base + LAYOUT["TEXT_SIZE"]
+    failures = []
+    app = None
     for name, offset in sorted(jump_targets(image).items(), key=lambda item: item[1]):
-        target = base + offset
-        app.regs.rip = target
-        app.regs.rax = 0x1234_5678
-        app.regs.rsi = app.regs.rdi = DATA_VA
-        app.regs.rcx = app.snippet.addr("chain")  # where a SYSRETQ that worked would go
-        app.regs.r11 = 0x202
-        app.regs.rsp = STACK_TOP
-        event = app.switch()
-        if isinstance(event, Syscall):
-            assert event.nr == 0x1234_5678 and event.args[:2] == (DATA_VA, DATA_VA), (
-                f"{name}: {app.describe(event)}"
-            )
-            event = app.switch()
-        assert isinstance(event, Fault) and event.signo in (SIGSEGV, SIGILL), f"{name}: {app.describe(event)}"
-        assert target <= app.regs.rip < text_end, (
-            f"{name}: fault at {app.regs.rip:#x}, outside the trampoline"
-        )
-        if event.signo == SIGSEGV and event.vector >= 0:
-            assert event.vector in (13, 14), f"{name}: {app.describe(event)} looks like a forged exception"
-        run_privileged_chain(app)
+        if app is None:  # a fresh app after a failure: its state is unknown
+            app = make_app("faults")
+            base = window_base(visible_window(app))
+        try:
+            jump_into(app, base + offset, base + LAYOUT["TEXT_SIZE"])
+        except (AssertionError, pytest.fail.Exception) as exc:
+            failures.append(f"{name} (+{offset:#x}): {str(exc).splitlines()[0]}")
+            app = None
+    assert not failures, "\n".join(failures)
+
+
+def jump_into(app, target, text_end):
+    """The app jumps to `target` itself (the platform refuses to start an app at a ring0 address)."""
+    app.regs.rip = app.snippet.addr("jump_probe")
+    app.regs.r15 = target
+    app.regs.rax = 0x1234_5678
+    app.regs.rsi = app.regs.rdi = DATA_VA
+    app.regs.rcx = app.snippet.addr("chain")  # where a SYSRETQ that worked would go
+    app.regs.r11 = 0x202
+    app.regs.rsp = STACK_TOP
+    event = app.switch(timeout=JUMP_WATCHDOG_S)
+    if isinstance(event, Syscall):
+        honest = event.nr == 0x1234_5678 and event.args[:2] == (DATA_VA, DATA_VA)
+        assert honest, app.describe(event)
+        event = app.switch(timeout=JUMP_WATCHDOG_S)
+    assert isinstance(event, Fault) and event.signo in (SIGSEGV, SIGILL), app.describe(event)
+    assert target <= app.regs.rip < text_end, f"fault at {app.regs.rip:#x}, not in the trampoline"
+    if event.signo == SIGSEGV and event.vector >= 0:
+        assert event.vector in (13, 14), f"{app.describe(event)} looks like a forged exception"
+    run_privileged_chain(app)
 
 
 def test_private_page_is_per_address_space(platform, make_app, rng):
@@ -299,3 +310,36 @@ def test_app_port_io_to_exit_ports_is_sigsegv(platform, make_app):
                 f"{probe} {port:#x}: {app.describe(event)}"
             )
             assert app.regs.rip == app.snippet.addr(probe), f"{probe} {port:#x}: {app.describe(event)}"
+
+
+@pytest.mark.parametrize("cs", [0x10, 0x33], ids=["kernel-frame", "user-frame"])
+def test_app_crafted_frame_for_the_user_iretq(platform, make_app, cs):
+    """utramp_tf ends in an IRETQ from a frame in the app-writable private page. The app writes its
+    own frame there (ring-0 CS, or user CS with IOPL=3) and jumps in: a ring-0 frame is SIGSEGV at
+    the IRETQ, a user frame just continues, and either way the app stays unprivileged."""
+    image = Ring0Image.load()
+    if "utramp_tf" not in image.symbols:
+        pytest.skip("this ring0 flavour has no utramp_tf")
+    app = make_app("faults")
+    base = window_base(visible_window(app))
+    frame = base + LAYOUT["PRIV_PAGE"] + LAYOUT["PRIV_UT_FRAME"]
+    target = app.snippet.addr("chain_cr3_read")
+    ss = 0x18 if cs == 0x10 else 0x2B
+    for i, word in enumerate((target, cs, 0x3202, STACK_TOP, ss)):
+        event = app.run_at("write_probe", rdi=frame + 8 * i, rsi=word)
+        assert isinstance(event, Syscall), app.describe(event)
+    app.regs.rip = app.snippet.addr("jump_probe")
+    app.regs.r15 = base + image.offset("utramp_tf")
+    app.regs.rcx = 0xC000_0080
+    event = app.switch(timeout=JUMP_WATCHDOG_S)
+    if cs == 0x10:
+        assert isinstance(event, Fault) and event.signo == SIGSEGV, app.describe(event)
+        text_end = base + LAYOUT["TEXT_SIZE"]
+        assert app.regs.rip in range(base, text_end), f"fault at {app.regs.rip:#x}"
+        app.regs.rip = target
+        event = app.switch()
+    assert isinstance(event, Fault) and event.signo == SIGSEGV, app.describe(event)
+    assert app.regs.rip == target, app.describe(event)
+    event = app.run_at("out_probe", rdx=0x80)
+    assert isinstance(event, Fault) and event.signo == SIGSEGV, f"IOPL=3 took: {app.describe(event)}"
+    run_privileged_chain(app)

@@ -1,6 +1,7 @@
 /*
  * One probe per label: the harness points RIP at a probe with its inputs in
- * registers (rdi = address, rsi = value, rcx/rdx as the instruction needs)
+ * registers (rdi = address, rsi = value, rcx/rdx as the instruction needs,
+ * r15 = jump_probe's target)
  * and expects a fault there. A probe that does not fault falls through to
  * `probe_report`, which reports rax with SYS_REPORT; so does the harness
  * after a fault, by moving RIP to `<probe>_next`.
@@ -29,6 +30,7 @@ _start:
         probe read_probe, mov rax, [rdi]
         probe write_probe, mov [rdi], rsi
         probe exec_probe, call rdi
+        probe jump_probe, jmp r15
         probe ud_probe, ud2
         probe int3_probe, int3
         probe div_probe, div rcx
