@@ -301,3 +301,13 @@ def test_cwd_follows_a_renamed_directory(sandbox):
     n = task.call(fscalls.sys_getcwd, BUF, 100)
     assert task.get(BUF, n) == b"/tmp/z/b\0"
     assert open_(task, b"/tmp/a/b") == -errno.ENOENT
+
+
+def test_open_gofer_file_sees_host_growth(sandbox, rootfs):
+    task = sandbox
+    fd = open_(task, b"/etc/passwd")
+    before = fstat_of(task, fd)[8]
+    with open(rootfs / "etc" / "passwd", "a") as f:
+        f.write("grown:x:1:1::/:/bin/sh\n")
+    assert fstat_of(task, fd)[8] > before
+    assert read_all(task, fd).endswith(b"grown:x:1:1::/:/bin/sh\n")

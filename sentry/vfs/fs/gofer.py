@@ -8,6 +8,7 @@ os.pread on it in the Sentry, with no gofer round trip.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 from collections.abc import Iterator
@@ -58,6 +59,14 @@ class GoferInode(Inode):
     def stat(self) -> Stat:
         return self._stat
 
+    def refresh(self, st: os.stat_result) -> Stat:
+        """Take the size and times of the host file (it may change under a read-only mount)."""
+        self._stat = dataclasses.replace(
+            self._stat, size=st.st_size, blocks=st.st_blocks, nlink=st.st_nlink,
+            atime_ns=st.st_atime_ns, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
+        )  # fmt: skip
+        return self._stat
+
     def lookup(self, name: bytes) -> Inode:
         if not self.is_dir():
             raise Errno(errno.ENOTDIR)
@@ -101,7 +110,11 @@ class GoferFile(SeekableFile):
         raise Errno(errno.EBADF)
 
     def size(self) -> int:
-        return os.fstat(self.host_fd).st_size
+        return self.stat().size
+
+    def stat(self) -> Stat:
+        """An open file's size and times come fresh from its host fd (a cheap fstat, no round trip)."""
+        return self.loc.inode.refresh(os.fstat(self.host_fd))
 
     def release(self) -> None:
         os.close(self.host_fd)
