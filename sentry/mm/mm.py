@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 PAGE_SHIFT = 12
 PAGE_MASK = PAGE_SIZE - 1
 FAULT_AROUND = 32  # pages populated or mapped per fault (aligned window), to cut fault exits
-CACHED_FAULT_AROUND = 128  # for page-cached files (executables): no copying, so a wider window
+CACHED_FAULT_AROUND = 256  # for page-cached files (executables): no copying, so a wider window
 STACK_GUARD_GAP = 256 * PAGE_SIZE
 DEFAULT_STACK_LIMIT = 8 << 20
 
@@ -242,23 +242,27 @@ class MM:
         together, in runs of contiguous frames, saves a fault exit per page.
         """
         lo, hi = self._window(vma, vpn, window or FAULT_AROUND)
+        pages = self.pages
+        # Rights differ per page only for private writable mappings (COW pages stay read-only).
+        fixed = None if vma.prot & PROT_WRITE and not vma.shared else self._asp_perms(vma, 0)
         run_start = run_frame = -1
         run_perms = Access.NONE
         run_len = 0
         for v in range(lo, hi + 1):
-            frame = self.pages.get(v) if v < hi else None
-            perms = self._asp_perms(vma, frame) if frame is not None else Access.NONE
+            frame = pages.get(v) if v < hi else None
+            if frame is None:
+                perms = Access.NONE
+            else:
+                perms = fixed if fixed is not None else self._asp_perms(vma, frame)
             if run_len and frame == run_frame + run_len * PAGE_SIZE and perms == run_perms:
                 run_len += 1
                 continue
             if run_len:
                 self.asp.map(run_start << PAGE_SHIFT, run_len * PAGE_SIZE, run_frame, run_perms)
-            run_start, run_frame, run_perms, run_len = (
-                v,
-                frame if frame is not None else -1,
-                perms,
-                int(frame is not None),
-            )
+            if frame is None:
+                run_len = 0
+            else:
+                run_start, run_frame, run_perms, run_len = v, frame, perms, 1
 
     def _break_cow(self, vma: VMA, vpn: int, frame: int) -> int:
         if self.frames.count(frame) > 1:
