@@ -42,7 +42,9 @@ def test_root_dir_and_writable_tmp(platform_name):
     script = "busybox cat /marker; busybox ls /; echo t > /tmp/f; busybox cat /tmp/f"
     r = do(platform_name, "/bin/busybox", "sh", "-c", script, root=str(root))
     assert r.returncode == 0, r.stderr
-    assert r.stdout == b"inside\nbin\nmarker\ntmp\nt\n"
+    lines = r.stdout.decode().split("\n")
+    assert lines[0] == "inside" and lines[-2:] == ["t", ""]
+    assert {"bin", "marker", "tmp"} <= set(lines[1:-2])
     assert not (root / "tmp" / "f").exists()
 
 
