@@ -149,3 +149,29 @@ def test_int80_and_sysenter_do_not_reach_the_host(make_app):
             assert app.regs.rip in (app.snippet.addr(probe), app.snippet.addr(probe + "_next")), app.describe(
                 event
             )
+
+
+def test_changes_in_one_address_space_leave_the_other_alone(platform, make_app, rng):
+    """One frame mapped in two address spaces (fork's shared pages): protect and unmap in the first
+    do not change what the second may do with it, and the second's writes still reach the frame."""
+    first = make_app("faults")
+    second = make_app("faults", context=first.ctx)
+    value = rng.getrandbits(64)
+    frame = first.map_new(TEST_VA, 1, Access.RW, struct.pack("<Q", value))
+    second.asp.map(TEST_VA, PAGE_SIZE, frame, Access.RW)
+    for app in (first, second):
+        event = app.run_at("read_probe", rdi=TEST_VA)
+        assert isinstance(event, Syscall) and event.args[0] == value, app.describe(event)
+    first.asp.protect(TEST_VA, PAGE_SIZE, Access.READ)
+    new = rng.getrandbits(64)
+    event = second.run_at("write_probe", rdi=TEST_VA, rsi=new)
+    assert isinstance(event, Syscall), f"protect in one space reached the other: {second.describe(event)}"
+    event = first.run_at("write_probe", rdi=TEST_VA, rsi=0)
+    assert isinstance(event, Fault) and event.signo == SIGSEGV, first.describe(event)
+    first.asp.unmap(TEST_VA, PAGE_SIZE)
+    event = second.run_at("read_probe", rdi=TEST_VA)
+    assert isinstance(event, Syscall) and event.args[0] == new, (
+        f"unmap reached the other: {second.describe(event)}"
+    )
+    event = first.run_at("read_probe", rdi=TEST_VA)
+    assert isinstance(event, Fault) and event.signo == SIGSEGV, first.describe(event)
