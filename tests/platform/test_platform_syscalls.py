@@ -87,8 +87,7 @@ def test_syscall_restart(make_app, rng):
     app = make_app("echo")
     args = random_args(rng)
     ret = rng.getrandbits(64)
-    run_echo_restarted = [(rng.randrange(451), args, ret)]
-    nr = run_echo_restarted[0][0]
+    nr = rng.randrange(451)
     app.set_u64(H["D_PARAM"] + H["ECHO_COUNT"], 1)
     app.set_u64(H["D_LOG"], nr, *args)
     syscall_at = app.snippet.addr("echo_syscall")
