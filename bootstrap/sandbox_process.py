@@ -7,7 +7,8 @@ Its fds 0, 1, 2 are the container's stdio (the shim's pipes, or a pts slave
 when process.terminal is set).
 
 It enters its host namespaces, boots the backend (the Sentry, which starts
-its gofer), serves the control socket, reports readiness (or the error) on
+its gofer), binds the control socket, drops its privileges (bootstrap.confine),
+reports readiness (or the error) on
 READY_FD, then waits for the root process to exit. Its configuration is
 STATE_DIR/sandbox.json, so that its command line (what `docker top` and `ps`
 show of it) stays short.
@@ -23,7 +24,7 @@ import os
 import sys
 
 from bootstrap import backend as backend_mod
-from bootstrap import namespaces
+from bootstrap import confine, namespaces
 from bootstrap.control import ControlServer
 from bootstrap.errors import OCIError
 from bootstrap.lifecycle import ContainerLifecycle
@@ -80,6 +81,7 @@ def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
             extensions=trace_control.OPERATIONS,
             refusals=trace_control.REFUSALS,
         )
+        confine.drop_privileges(confine.capabilities_for(config.network))
     except BaseException:
         lifecycle.shutdown()
         raise

@@ -104,6 +104,10 @@ def test_create_start_exec_kill_delete(rt, tmp_path) -> None:
     assert rt.state("c1")["status"] == "created" and rt.state("c1")["pid"] == sandbox_pid
     assert rt("start", "c1").returncode == 0
     assert rt.state("c1")["status"] == "running"
+    with open(f"/proc/{sandbox_pid}/status") as f:
+        status = dict(line.split(":\t", 1) for line in f.read().splitlines())
+    assert status["CapEff"].strip() == status["CapBnd"].strip() == "0000000000000000"
+    assert status["NoNewPrivs"].strip() == "1"
     assert rt("start", "c1").returncode == 1  # once only
 
     assert json.loads(rt("ps", "--format", "json", "c1").stdout) == [sandbox_pid]

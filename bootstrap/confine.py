@@ -1,0 +1,64 @@
+"""Shedding the sandbox process's privileges once the Sentry has booted.
+
+Everything that needs root is done by then: namespaces entered, /dev/kvm and
+the memory file open, the gofer started, the control socket bound. From then
+on the process runs untrusted code's requests, so it keeps no capabilities
+(only CAP_NET_BIND_SERVICE with `--network=host`, where the app's binds become
+host binds), none can come back (the bounding set is emptied) and exec cannot
+grant any (no_new_privs, which systrap's seccomp stubs also rely on).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+from bootstrap.errors import OCIError
+
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+CAP_NET_BIND_SERVICE = 10
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _last_cap() -> int:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return int(f.read())
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise OCIError(f"{what}: {os.strerror(ctypes.get_errno())}")
+
+
+def drop_privileges(keep: frozenset[int] = frozenset()) -> None:
+    """Keep only the capabilities in `keep` (effective and permitted), empty the rest; set no_new_privs."""
+    for cap in range(_last_cap() + 1):
+        if cap not in keep:
+            _check(
+                _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 or ctypes.get_errno() == 22, "PR_CAPBSET_DROP"
+            )
+    mask = sum(1 << cap for cap in keep)
+    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)(_Data(mask & 0xFFFFFFFF, mask & 0xFFFFFFFF, 0), _Data(mask >> 32, mask >> 32, 0))
+    _check(_libc.capset(ctypes.byref(header), data) == 0, "capset")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS")
+
+
+def capabilities_for(network: str) -> frozenset[int]:
+    """What the sandbox process keeps for a `--network` mode."""
+    return frozenset({CAP_NET_BIND_SERVICE}) if network == "host" else frozenset()
