@@ -22,6 +22,7 @@ class DirEntry:
     name: bytes
     ino: int
     type: int
+    stat: pb.Stat
 
 
 class GoferClient:
@@ -69,7 +70,7 @@ class GoferClient:
         while True:
             req = pb.ReadDirRequest(node=node, offset=len(entries))
             resp, _ = self._call(pb.Request(readdir=req))
-            entries.extend(DirEntry(e.name, e.ino, e.type) for e in resp.readdir.entries)
+            entries.extend(DirEntry(e.name, e.ino, e.type, e.stat) for e in resp.readdir.entries)
             if resp.readdir.eof or not resp.readdir.entries:
                 return entries
 

@@ -170,9 +170,8 @@ class Server:
                 for entry in page:
                     st = entry.stat(follow_symlinks=False)
                     name = os.fsencode(entry.name)
-                    entries.append(
-                        pb.DirEntry(name=name, ino=st.st_ino, type=_DT.get(stat.S_IFMT(st.st_mode), 0))
-                    )
+                    dtype = _DT.get(stat.S_IFMT(st.st_mode), 0)
+                    entries.append(pb.DirEntry(name=name, ino=st.st_ino, type=dtype, stat=stat_message(st)))
         finally:
             os.close(fd)
         eof = len(entries) <= count

@@ -311,3 +311,23 @@ def test_open_gofer_file_sees_host_growth(sandbox, rootfs):
         f.write("grown:x:1:1::/:/bin/sh\n")
     assert fstat_of(task, fd)[8] > before
     assert read_all(task, fd).endswith(b"grown:x:1:1::/:/bin/sh\n")
+
+
+def test_listing_a_directory_makes_stat_of_its_entries_free(sandbox, rootfs):
+    task = sandbox
+    client = task.kernel.vfs.root.mount.fs.client
+    walks = []
+    real_walk = client.walk
+    client.walk = lambda node, name: walks.append(name) or real_walk(node, name)
+    fd = open_(task, b"/data", os.O_RDONLY | os.O_DIRECTORY)
+    assert (
+        {b"numbers", b"sub"} <= dirents(task, fd).keys()
+        if (rootfs / "data" / "sub").mkdir() is None
+        else False
+    )
+    walks.clear()
+    assert task.call(fscalls.sys_lstat, task.path(b"/data/numbers"), BUF) == 0
+    assert walks == []
+    # Opening needs the gofer node: one Walk, then the attributes agree.
+    assert cat(task, b"/data/numbers").startswith(b"0\n1\n")
+    assert walks == [b"numbers"]

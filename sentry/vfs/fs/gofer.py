@@ -46,15 +46,40 @@ class GoferFilesystem(Filesystem):
 
 
 class GoferInode(Inode):
-    def __init__(self, fs: GoferFilesystem, node: int, st: WireStat) -> None:
+    """A gofer node. Inodes learnt from a directory listing start without one: their
+    attributes came with the listing, and the Walk that names them on the gofer side
+    happens only if they are walked through, opened or read as a link."""
+
+    def __init__(
+        self,
+        fs: GoferFilesystem,
+        node: int | None,
+        st: WireStat,
+        parent: GoferInode | None = None,
+        name: bytes = b"",
+    ) -> None:
         self.fs = fs
-        self.node = node
+        self._node = node
+        self._parent = parent
+        self._name = name
         self._stat = Stat(
             mode=st.mode, ino=st.ino, dev=fs.dev, nlink=st.nlink, uid=st.uid, gid=st.gid,
             rdev=st.rdev, size=st.size, blksize=st.blksize, blocks=st.blocks,
             atime_ns=st.atime_ns, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
         )  # fmt: skip
         self._target: bytes | None = None
+        # Attributes of children from the last listing, not yet looked up.
+        self._listed: dict[bytes, WireStat] = {}
+
+    @property
+    def node(self) -> int:
+        if self._node is None:
+            with gofer_errors():
+                node, st = self.fs.client.walk(self._parent.node, self._name)
+            if st.ino != self._stat.ino:
+                raise Errno(errno.ESTALE)
+            self._node, self._parent = node, None
+        return self._node
 
     def stat(self) -> Stat:
         return self._stat
@@ -70,6 +95,9 @@ class GoferInode(Inode):
     def lookup(self, name: bytes) -> Inode:
         if not self.is_dir():
             raise Errno(errno.ENOTDIR)
+        listed = self._listed.pop(name, None)
+        if listed is not None:
+            return GoferInode(self.fs, None, listed, self, name)
         with gofer_errors():
             node, st = self.fs.client.walk(self.node, name)
         return GoferInode(self.fs, node, st)
@@ -77,6 +105,7 @@ class GoferInode(Inode):
     def listdir(self) -> list[DirEntry]:
         with gofer_errors():
             entries = self.fs.client.readdir(self.node)
+        self._listed = {e.name: e.stat for e in entries if e.name not in (b".", b"..")}
         return [DirEntry(e.name, e.ino, e.type) for e in entries]
 
     def readlink(self, task) -> bytes:
