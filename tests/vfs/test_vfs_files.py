@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 import struct
+import threading
 
 from vfs_fake_task import BASE
 
@@ -331,3 +332,27 @@ def test_listing_a_directory_makes_stat_of_its_entries_free(sandbox, rootfs):
     # Opening needs the gofer node: one Walk, then the attributes agree.
     assert cat(task, b"/data/numbers").startswith(b"0\n1\n")
     assert walks == [b"numbers"]
+
+
+def test_concurrent_opens_share_one_gofer_connection(sandbox, rootfs):
+    task = sandbox
+    vfs = task.kernel.vfs
+    want = {p: (rootfs / p.lstrip("/")).read_bytes() for p in ("/etc/passwd", "/data/numbers", "/bin/prog")}
+    errors = []
+
+    def worker() -> None:
+        for i in range(60):
+            path = list(want)[i % 3]
+            file = vfs.open(task, vfs.root, path.encode(), os.O_RDONLY, 0)
+            try:
+                if file.pread(task, 1 << 20, 0) != want[path]:
+                    errors.append(path)
+            finally:
+                file.decref()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
