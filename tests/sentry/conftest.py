@@ -1,13 +1,15 @@
 """Helpers for Sentry behaviour tests: build static C programs, run commands in a sandbox.
 
-Programs are built into tests/sentry/build/ (not under /tmp: the sandbox's
-/tmp is its own tmpfs) and run through `Sandbox` in-process, on every
-usable platform, with stdout/stderr captured in host temp files.
+Programs are built into tests/sentry/build/, unless the checkout itself is
+under /tmp (a CI clone may be): the sandbox's /tmp is its own tmpfs, so then
+they go to /var/tmp. They run through `Sandbox` in-process, on every usable
+platform, with stdout/stderr captured in host temp files.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -17,7 +19,16 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-BUILD = HERE / "build"
+
+
+def _build_dir() -> Path:
+    if HERE.is_relative_to("/tmp"):
+        tag = hashlib.sha1(str(HERE).encode()).hexdigest()[:12]
+        return Path("/var/tmp") / f"kvmsandbox-tests-{tag}"
+    return HERE / "build"
+
+
+BUILD = _build_dir()
 PROGRAMS = HERE / "programs"
 PLATFORMS = ("kvm", "systrap")
 
@@ -43,7 +54,7 @@ def program() -> callable:
     """program("threads") -> absolute path of the static binary built from programs/threads.c."""
 
     def build(name: str, *flags: str) -> str:
-        BUILD.mkdir(exist_ok=True)
+        BUILD.mkdir(parents=True, exist_ok=True)
         src = PROGRAMS / f"{name}.c"
         out = BUILD / name
         if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
