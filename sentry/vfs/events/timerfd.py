@@ -64,7 +64,9 @@ class TimerFD(FileDescription):
 
     def gettime(self) -> tuple[float, float]:
         remaining = self.timer.remaining()
-        return (0.0 if remaining is None else max(remaining, 1e-9), self.timer.interval if remaining else 0.0)
+        if remaining is None:
+            return (0.0, 0.0)
+        return (max(remaining, 1e-9), self.timer.interval)
 
     def read(self, task, count: int) -> bytes:
         if count < 8:

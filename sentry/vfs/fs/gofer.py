@@ -19,6 +19,7 @@ from gofer.gofer_pb2 import Stat as WireStat
 from sentry.errors import Errno
 from sentry.vfs.dirent import DirEntry
 from sentry.vfs.file import MAX_RW, DirectoryFile, FileDescription, SeekableFile
+from sentry.vfs.hostfd import HostFd
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location
 from sentry.vfs.stat import Stat
@@ -129,11 +130,11 @@ class GoferFile(SeekableFile):
 
     def __init__(self, loc: Location, flags: int, host_fd: int) -> None:
         super().__init__(loc, flags)
-        self.host_fd = host_fd
+        self.host_fd = HostFd(host_fd)
 
     def pread(self, task, count: int, offset: int) -> bytes:
-        with gofer_errors():
-            return os.pread(self.host_fd, min(count, MAX_RW), offset)
+        with gofer_errors(), self.host_fd.use() as fd:
+            return os.pread(fd, min(count, MAX_RW), offset)
 
     def pwrite(self, task, data: bytes, offset: int) -> int:
         raise Errno(errno.EBADF)
@@ -143,7 +144,8 @@ class GoferFile(SeekableFile):
 
     def stat(self) -> Stat:
         """An open file's size and times come fresh from its host fd (a cheap fstat, no round trip)."""
-        return self.loc.inode.refresh(os.fstat(self.host_fd))
+        with self.host_fd.use() as fd:
+            return self.loc.inode.refresh(os.fstat(fd))
 
     def release(self) -> None:
-        os.close(self.host_fd)
+        self.host_fd.close()

@@ -21,9 +21,10 @@ import termios
 from sentry.errors import Errno
 from sentry.vfs.file import MAX_RW, FileDescription
 from sentry.vfs.fs.anon import HOSTFS, AnonInode
+from sentry.vfs.hostfd import HostFd
 from sentry.vfs.mount import Location
 from sentry.vfs.stat import Stat
-from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLOUT, Waiter
+from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, Waiter
 
 KERNEL_TERMIOS_SIZE = 36  # struct termios as the kernel copies it (not glibc's)
 WINSIZE_SIZE = 8
@@ -57,29 +58,33 @@ class HostInode(AnonInode):
 class HostFile(FileDescription):
     def __init__(self, loc: Location, flags: int, host_fd: int) -> None:
         super().__init__(loc, flags)
-        self.host_fd = host_fd
+        self.host_fd = HostFd(host_fd)
+        # The bare number, only for host poll() registrations (a stale one just wakes early).
+        self._poll_fd = host_fd
         mode = os.fstat(host_fd).st_mode
         self._is_pipe = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        self._is_tty = os.isatty(host_fd)
 
     def release(self) -> None:
-        os.close(self.host_fd)
+        self.host_fd.close()
 
-    def _host_ready(self, events: int) -> int:
+    @staticmethod
+    def _host_ready(fd: int, events: int) -> int:
         poller = select.poll()
-        poller.register(self.host_fd, events)
+        poller.register(fd, events)
         got = poller.poll(0)
         return got[0][1] if got else 0
 
-    def _wait(self, task, events: int) -> None:
+    def _wait(self, task, fd: int, events: int) -> None:
         """Until the host fd is ready (EAGAIN at once when O_NONBLOCK)."""
-        if self._host_ready(events):
+        if self._host_ready(fd, events):
             return
         if self.nonblocking:
             raise Errno(errno.EAGAIN)
         waiter = Waiter()
-        self.watch(waiter, events)
+        waiter.watch_host_fd(fd, events)
         try:
-            while not self._host_ready(events):
+            while not self._host_ready(fd, events):
                 task.block(waiter, None)
                 waiter.clear()
         finally:
@@ -88,43 +93,49 @@ class HostFile(FileDescription):
     def read(self, task, count: int) -> bytes:
         if count == 0:
             return b""
-        self._wait(task, POLLIN)
-        try:
-            return os.read(self.host_fd, min(count, MAX_RW))
-        except BlockingIOError:
-            raise Errno(errno.EAGAIN) from None
-        except OSError as e:
-            raise Errno(e.errno or errno.EIO) from None
+        with self.host_fd.use() as fd:
+            self._wait(task, fd, POLLIN)
+            try:
+                return os.read(fd, min(count, MAX_RW))
+            except BlockingIOError:
+                raise Errno(errno.EAGAIN) from None
+            except OSError as e:
+                raise Errno(e.errno or errno.EIO) from None
 
     def write(self, task, data: bytes) -> int:
         if not data:
             return 0
-        self._wait(task, POLLOUT)
         if self._is_pipe:
             # POLLOUT on a host pipe or socket promises room for one page, no more: a
             # larger write could block this thread where no signal can interrupt it.
             data = data[:PIPE_BUF]
-        try:
-            return os.write(self.host_fd, data)
-        except BrokenPipeError:
-            task.send_signal(signal.SIGPIPE)
-            raise Errno(errno.EPIPE) from None
-        except BlockingIOError:
-            raise Errno(errno.EAGAIN) from None
-        except OSError as e:
-            raise Errno(e.errno or errno.EIO) from None
+        with self.host_fd.use() as fd:
+            self._wait(task, fd, POLLOUT)
+            try:
+                return os.write(fd, data)
+            except BrokenPipeError:
+                task.send_signal(signal.SIGPIPE)
+                raise Errno(errno.EPIPE) from None
+            except BlockingIOError:
+                raise Errno(errno.EAGAIN) from None
+            except OSError as e:
+                raise Errno(e.errno or errno.EIO) from None
 
     def watch(self, waiter: Waiter, mask: int) -> None:
-        waiter.watch_host_fd(self.host_fd, mask & (POLLIN | POLLOUT))
+        waiter.watch_host_fd(self._poll_fd, mask & (POLLIN | POLLOUT))
 
     def unwatch(self, waiter: Waiter) -> None:
         """Host fds are only watched for the waiter's own lifetime."""
 
     def readiness(self, mask: int) -> int:
-        return self._host_ready(mask & (POLLIN | POLLOUT)) & (mask | POLLHUP | POLLERR)
+        try:
+            with self.host_fd.use() as fd:
+                return self._host_ready(fd, mask & (POLLIN | POLLOUT)) & (mask | POLLHUP | POLLERR)
+        except Errno:
+            return POLLNVAL
 
     def ioctl(self, task, cmd: int, arg: int) -> int:
-        if not os.isatty(self.host_fd):
+        if not self._is_tty:
             raise Errno(errno.ENOTTY)
         if cmd in (TIOCGPGRP, TIOCSPGRP, TIOCGSID):
             return self._job_control(task, cmd, arg)
@@ -133,10 +144,11 @@ class HostFile(FileDescription):
             raise Errno(errno.ENOTTY)
         size, direction = shape
         buf = task.mm.copy_in(arg, size) if direction == "in" else bytes(size)
-        try:
-            out = fcntl.ioctl(self.host_fd, cmd, buf)
-        except OSError as e:
-            raise Errno(e.errno or errno.EIO) from None
+        with self.host_fd.use() as fd:
+            try:
+                out = fcntl.ioctl(fd, cmd, buf)
+            except OSError as e:
+                raise Errno(e.errno or errno.EIO) from None
         if direction == "out":
             task.mm.copy_out(arg, out)
         return 0
