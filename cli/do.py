@@ -1,8 +1,9 @@
 """`kvmsandbox do`: run a command in a throwaway sandbox whose root is the host / (or --root-dir).
 
 Like runsc's `do` test helper: the root is read-only through the gofer with
-a writable tmpfs /tmp, stdio is connected, the caller's environment is
-passed, and the exit status is the command's (128+signo if a signal killed it).
+a writable tmpfs /tmp, stdio is connected, the caller's environment and
+working directory are passed, and the exit status is the command's
+(128+signo if a signal killed it).
 """
 
 from __future__ import annotations
@@ -33,10 +34,14 @@ def do_command(
     if platform_name is None and ctx.obj is not None:
         platform_name = getattr(ctx.obj, "platform", None)
     env = [f"{k}={v}" for k, v in os.environ.items()]
+    root = os.path.abspath(root_dir)
+    # As runsc do: the working directory is the caller's, when the sandbox root has it.
+    here = os.getcwd()
+    cwd = "/" + os.path.relpath(here, root) if root == "/" or here.startswith(root + "/") else "/"
     sys.stdout.flush()
-    sandbox = Sandbox(platform_name, os.path.abspath(root_dir), hostname=hostname)
+    sandbox = Sandbox(platform_name, root, hostname=hostname)
     try:
-        code = sandbox.run(list(command), env)
+        code = sandbox.run(list(command), env, cwd=os.path.normpath(cwd))
     finally:
         sandbox.close()
     ctx.exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 from collections.abc import Sequence
 
 import gofer
@@ -49,13 +50,22 @@ class Sandbox:
             raise
 
     def start(
-        self, argv: Sequence[str], env: Sequence[str] | None = None, creds: Credentials | None = None
+        self,
+        argv: Sequence[str],
+        env: Sequence[str] | None = None,
+        creds: Credentials | None = None,
+        cwd: str = "/",
     ) -> None:
-        """Create pid 1 and exec argv[0] (searched in PATH when it has no '/'); Errno if the exec fails."""
+        """Create pid 1 in `cwd` and exec argv[0] (PATH is searched if it has no '/'); Errno on failure."""
         env = list(env if env is not None else [f"PATH={DEFAULT_PATH}"])
         fds = FDTable.from_host_stdio(self.vfs, self.stdio)
         fs = initial_fs_context(self.vfs)
         task = self.kernel.create_init(fds, fs, creds or Credentials())
+        if cwd != "/":
+            loc = self.vfs.resolve(task, fs.root, os.fsencode(cwd))
+            if not stat.S_ISDIR(loc.inode.stat().mode):
+                raise Errno(errno.ENOTDIR)
+            fs.cwd = loc
         args = [os.fsencode(a) for a in argv]
         envb = [os.fsencode(e) for e in env]
         last: Errno = Errno(errno.ENOENT)
@@ -98,10 +108,10 @@ class Sandbox:
             log.exception("stopping the gofer")
         self.platform.close()
 
-    def run(self, argv: Sequence[str], env: Sequence[str] | None = None) -> int:
+    def run(self, argv: Sequence[str], env: Sequence[str] | None = None, cwd: str = "/") -> int:
         """Run a command to completion; its exit code (128+signo if killed, 127 if it cannot be executed)."""
         try:
-            self.start(argv, env)
+            self.start(argv, env, cwd=cwd)
         except Errno as e:
             os.write(self.stdio[2], f"kvmsandbox: {argv[0]}: {os.strerror(e.code)}\n".encode())
             return 126 if e.code in (errno.EACCES, errno.ENOEXEC) else 127

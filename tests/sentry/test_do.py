@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,13 +11,17 @@ from pathlib import Path
 import pytest
 
 BUILD = Path(__file__).resolve().parent / "build"
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def do(platform: str, *argv: str, input: bytes = b"", root: str | None = None) -> subprocess.CompletedProcess:
+def do(platform: str, *argv: str, input: bytes = b"", root: str | None = None, cwd: Path = ROOT):
     cmd = [sys.executable, "-m", "cli.main", "do", f"--platform={platform}"]
     if root:
         cmd.append(f"--root-dir={root}")
-    return subprocess.run([*cmd, "--", *argv], input=input, capture_output=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [*cmd, "--", *argv], input=input, capture_output=True, timeout=120, cwd=cwd, env=env
+    )
 
 
 @pytest.mark.parametrize(
@@ -50,3 +55,9 @@ def test_root_dir_and_writable_tmp(platform_name):
 
 def test_missing_command_is_127(platform_name):
     assert do(platform_name, "/no/such/program").returncode == 127
+
+
+def test_working_directory_is_the_callers(platform_name):
+    BUILD.mkdir(exist_ok=True)
+    r = do(platform_name, "/bin/busybox", "pwd", cwd=BUILD)
+    assert (r.returncode, r.stdout) == (0, f"{BUILD}\n".encode())
