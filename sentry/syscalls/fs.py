@@ -16,6 +16,7 @@ from sentry.errors import Errno
 from sentry.syscalls.args import s32, s64, u32
 from sentry.syscalls.fsargs import at_location, get_file, parent_at, read_path, resolve_at
 from sentry.vfs.dirent import pack_dirent, pack_dirent64
+from sentry.vfs.fs.tmpfs import TmpFilesystem
 from sentry.vfs.mount import Location, path_of
 from sentry.vfs.permissions import W_OK, X_OK, check_access
 from sentry.vfs.vfs import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
@@ -99,10 +100,16 @@ def sys_statx(task, dirfd, pathname, flags, mask, statxbuf) -> int:
 
 
 def _statfs_bytes(loc: Location) -> bytes:
+    """struct statfs; tmpfs reports its size budget, other filesystems zero blocks."""
     fs = loc.mount.fs
     magic = FS_MAGIC.get(fs.name, 0x01021994)
     flags = 1 if loc.mount.readonly else 0  # ST_RDONLY
-    return struct.pack("<qqqqqqqiiqqq4q", magic, 4096, 0, 0, 0, 0, 0, fs.dev, 0, 255, 4096, flags, 0, 0, 0, 0)
+    blocks = free = 0
+    if isinstance(fs, TmpFilesystem):
+        blocks, free = fs.budget // 4096, max(0, fs.budget - fs.used) // 4096
+    return struct.pack(
+        "<qqqqqqqiiqqq4q", magic, 4096, blocks, free, free, 0, 0, fs.dev, 0, 255, 4096, flags, 0, 0, 0, 0
+    )
 
 
 def sys_statfs(task, pathname, buf) -> int:
