@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel import signals as sig
 from sentry.kernel.signals import SigInfo, bit
+from sentry.vfs.events.signalfd import signal_queued
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -64,6 +65,7 @@ class SignalSender:
         pending = task.pending if task is not None else tg.pending
         if not pending.add(info):
             return
+        signal_queued(tg)
         if task is None:
             candidates = [t for t in tg.threads if not t.signal_mask & bit(signo)]
             if not candidates:

@@ -1,0 +1,320 @@
+"""Socket system calls. AF_UNIX is served by sentry.net.unix; other families are EAFNOSUPPORT.
+
+Every pointer, length and flag comes from the app: lengths are bounded
+before anything is copied, addresses are validated by sentry.net.sockaddr,
+and a socket call on a non-socket fd is ENOTSOCK.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+from sentry.errors import Errno
+from sentry.net import cmsg, sockaddr
+from sentry.net.unix.message import Creds, Received
+from sentry.net.unix.options import get_option, set_option
+from sentry.net.unix.socket import BUFFER, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, UnixSocket, socketpair
+from sentry.syscalls.args import s32, u32
+from sentry.syscalls.fsargs import IO_CHUNK, get_file
+from sentry.vfs.file import FileDescription
+
+SOCK_RAW = 3
+SOCK_TYPE_MASK = 0xF
+SOCK_NONBLOCK, SOCK_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
+PF_UNIX = 1
+MSG_OOB, MSG_TRUNC, MSG_ERRQUEUE, MSG_CMSG_CLOEXEC = 0x1, 0x20, 0x2000, 0x40000000
+SOCKADDR_STORAGE = 128
+UIO_MAXIOV = 1024
+MAX_OPTLEN = 4096
+_INT = struct.Struct("<i")
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")
+
+
+# --- argument helpers ---------------------------------------------------------------
+def _socket(task, fd: int) -> UnixSocket:
+    file = get_file(task, fd)
+    if not isinstance(file, UnixSocket):
+        raise Errno(errno.ENOTSOCK)
+    return file
+
+
+def _read_addr(task, addr: int, addrlen: int) -> bytes:
+    n = s32(addrlen)
+    if n < 0 or n > SOCKADDR_STORAGE:
+        raise Errno(errno.EINVAL)
+    return task.mm.copy_in(addr, n)
+
+
+def _write_addr(task, addr: int, addrlen_ptr: int, raw: bytes) -> None:
+    """Copy out as much of the address as the app's buffer holds, and its real length."""
+    if not addr or not addrlen_ptr:
+        return
+    (room,) = _INT.unpack(task.mm.copy_in(addrlen_ptr, 4))
+    if room < 0:
+        raise Errno(errno.EINVAL)
+    task.mm.copy_out(addr, raw[:room])
+    task.mm.copy_out(addrlen_ptr, _INT.pack(len(raw)))
+
+
+def _install(task, file: FileDescription, cloexec: bool) -> int:
+    try:
+        return task.fds.install(file, cloexec=cloexec)
+    except Errno:
+        file.decref()
+        raise
+
+
+def _kind_and_flags(type_: int) -> tuple[int, int]:
+    """(socket type, O_NONBLOCK|O_CLOEXEC) from socket()'s type argument."""
+    type_ = s32(type_)
+    flags = type_ & ~SOCK_TYPE_MASK
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise Errno(errno.EINVAL)
+    kind = type_ & SOCK_TYPE_MASK
+    if kind == SOCK_RAW:
+        kind = SOCK_DGRAM  # Linux treats a raw AF_UNIX socket as a datagram socket
+    if kind not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+        raise Errno(errno.ESOCKTNOSUPPORT)
+    return kind, flags
+
+
+def _check_domain(domain: int, protocol: int) -> None:
+    if s32(domain) != sockaddr.AF_UNIX:
+        raise Errno(errno.EAFNOSUPPORT)
+    if s32(protocol) not in (0, PF_UNIX):
+        raise Errno(errno.EPROTONOSUPPORT)
+
+
+# --- creating and naming ------------------------------------------------------------
+def sys_socket(task, domain, type_, protocol) -> int:
+    _check_domain(domain, protocol)
+    kind, flags = _kind_and_flags(type_)
+    sock = UnixSocket(kind, flags & SOCK_NONBLOCK, Creds.of(task))
+    return _install(task, sock, bool(flags & SOCK_CLOEXEC))
+
+
+def sys_socketpair(task, domain, type_, protocol, sv) -> int:
+    _check_domain(domain, protocol)
+    kind, flags = _kind_and_flags(type_)
+    a, b = socketpair(kind, flags & SOCK_NONBLOCK, Creds.of(task))
+    cloexec = bool(flags & SOCK_CLOEXEC)
+    try:
+        fd_a = _install(task, a, cloexec)
+    except Errno:
+        b.decref()
+        raise
+    try:
+        fd_b = _install(task, b, cloexec)
+    except Errno:
+        task.fds.close(fd_a)
+        raise
+    try:
+        task.mm.copy_out(sv, struct.pack("<ii", fd_a, fd_b))
+    except Errno:
+        task.fds.close(fd_a)
+        task.fds.close(fd_b)
+        raise
+    return 0
+
+
+def sys_bind(task, fd, addr, addrlen) -> int:
+    sock = _socket(task, fd)
+    sock.bind(task, sockaddr.decode(_read_addr(task, addr, addrlen)))
+    return 0
+
+
+def sys_listen(task, fd, backlog) -> int:
+    _socket(task, fd).listen(s32(backlog))
+    return 0
+
+
+def sys_connect(task, fd, addr, addrlen) -> int:
+    sock = _socket(task, fd)
+    raw = _read_addr(task, addr, addrlen)
+    if sockaddr.family_of(raw) == sockaddr.AF_UNSPEC and sock.kind == SOCK_DGRAM:
+        sock.disconnect()
+        return 0
+    name = sockaddr.decode(raw)
+    if not name:
+        raise Errno(errno.EINVAL)
+    sock.connect(task, name)
+    return 0
+
+
+def sys_accept4(task, fd, addr, addrlen_ptr, flags) -> int:
+    flags = s32(flags)
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise Errno(errno.EINVAL)
+    sock = _socket(task, fd)
+    if sock.kind == SOCK_DGRAM:
+        raise Errno(errno.EOPNOTSUPP)
+    server = sock.accept(task, flags & SOCK_NONBLOCK)
+    peer = server.peer
+    new_fd = _install(task, server, bool(flags & SOCK_CLOEXEC))
+    _write_addr(task, addr, addrlen_ptr, sockaddr.encode(peer.name if peer is not None else b""))
+    return new_fd
+
+
+def sys_accept(task, fd, addr, addrlen_ptr) -> int:
+    return sys_accept4(task, fd, addr, addrlen_ptr, 0)
+
+
+def sys_getsockname(task, fd, addr, addrlen_ptr) -> int:
+    sock = _socket(task, fd)
+    _write_addr(task, addr, addrlen_ptr, sockaddr.encode(sock.name))
+    return 0
+
+
+def sys_getpeername(task, fd, addr, addrlen_ptr) -> int:
+    sock = _socket(task, fd)
+    _write_addr(task, addr, addrlen_ptr, sockaddr.encode(sock.peer_name()))
+    return 0
+
+
+def sys_shutdown(task, fd, how) -> int:
+    _socket(task, fd).shutdown(s32(how))
+    return 0
+
+
+def sys_setsockopt(task, fd, level, optname, optval, optlen) -> int:
+    sock = _socket(task, fd)
+    n = s32(optlen)
+    if n < 0 or n > MAX_OPTLEN:
+        raise Errno(errno.EINVAL)
+    set_option(sock, s32(level), s32(optname), task.mm.copy_in(optval, n))
+    return 0
+
+
+def sys_getsockopt(task, fd, level, optname, optval, optlen_ptr) -> int:
+    sock = _socket(task, fd)
+    (room,) = _INT.unpack(task.mm.copy_in(optlen_ptr, 4))
+    if room < 0:
+        raise Errno(errno.EINVAL)
+    value = get_option(sock, s32(level), s32(optname))
+    task.mm.copy_out(optval, value[:room])
+    task.mm.copy_out(optlen_ptr, _INT.pack(min(room, len(value))))
+    return 0
+
+
+# --- data ---------------------------------------------------------------------------
+def _send_flags(flags: int) -> int:
+    flags = u32(flags)
+    if flags & MSG_OOB:
+        raise Errno(errno.EOPNOTSUPP)
+    return flags
+
+
+def _recv_flags(flags: int) -> int:
+    flags = u32(flags)
+    if flags & MSG_OOB:
+        raise Errno(errno.EOPNOTSUPP)
+    if flags & MSG_ERRQUEUE:
+        raise Errno(errno.EAGAIN)
+    return flags
+
+
+def _payload_limit(sock: UnixSocket, length: int) -> int:
+    """How many bytes to copy in: a record larger than any queue is EMSGSIZE before copying."""
+    if length >= 1 << 63:
+        raise Errno(errno.EINVAL)
+    if sock.kind != SOCK_STREAM and length > BUFFER - 32:
+        raise Errno(errno.EMSGSIZE)
+    return min(length, IO_CHUNK)
+
+
+def sys_sendto(task, fd, buf, length, flags, addr, addrlen) -> int:
+    sock = _socket(task, fd)
+    flags = _send_flags(flags)
+    data = task.mm.copy_in(buf, _payload_limit(sock, length))
+    to = sockaddr.decode(_read_addr(task, addr, addrlen)) if addr and s32(addrlen) else None
+    if to == b"":
+        raise Errno(errno.EINVAL)
+    return sock.send(task, data, flags, to=to)
+
+
+def sys_recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr) -> int:
+    sock = _socket(task, fd)
+    flags = _recv_flags(flags)
+    if length >= 1 << 63:
+        raise Errno(errno.EINVAL)
+    got = sock.recv(task, min(length, IO_CHUNK), flags)
+    _release(got)
+    task.mm.copy_out(buf, got.data)
+    if sock.kind != SOCK_STREAM:
+        _write_addr(task, addr, addrlen_ptr, sockaddr.encode(got.sender))
+    return got.size if flags & MSG_TRUNC and sock.kind != SOCK_STREAM else len(got.data)
+
+
+def _release(got: Received) -> None:
+    """recv/read without a control buffer: passed files are closed, as Linux does."""
+    for file in got.rights:
+        file.decref()
+    got.rights = []
+
+
+def _iovecs(task, iov: int, count: int) -> list[tuple[int, int]]:
+    if count > UIO_MAXIOV:
+        raise Errno(errno.EMSGSIZE)
+    return task.mm.read_iovec(iov, count)
+
+
+def sys_sendmsg(task, fd, msg, flags) -> int:
+    sock = _socket(task, fd)
+    flags = _send_flags(flags)
+    name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(task.mm.copy_in(msg, _MSGHDR.size))
+    vecs = _iovecs(task, iov, iovlen)
+    total = _payload_limit(sock, sum(length for _, length in vecs))
+    parts = []
+    for base, length in vecs:
+        take = min(length, total)
+        if take:
+            parts.append(task.mm.copy_in(base, take))
+            total -= take
+    to = sockaddr.decode(_read_addr(task, name, namelen)) if name and namelen else None
+    if to == b"":
+        raise Errno(errno.EINVAL)
+    if controllen > cmsg.OPTMEM_MAX:
+        raise Errno(errno.ENOBUFS)
+    rights, creds = cmsg.decode(task, task.mm.copy_in(control, controllen)) if controllen else ([], None)
+    return sock.send(task, b"".join(parts), flags, to=to, rights=rights, creds=creds)
+
+
+def sys_recvmsg(task, fd, msg, flags) -> int:
+    sock = _socket(task, fd)
+    flags = _recv_flags(flags)
+    name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(task.mm.copy_in(msg, _MSGHDR.size))
+    vecs = _iovecs(task, iov, iovlen)
+    if s32(namelen) < 0:
+        raise Errno(errno.EINVAL)
+    capacity = min(sum(length for _, length in vecs), IO_CHUNK)
+    # Check the header is writable before taking anything off the queue.
+    task.mm.copy_out(msg, task.mm.copy_in(msg, _MSGHDR.size))
+    got = sock.recv(task, capacity, flags)
+    pos = 0
+    for base, length in vecs:
+        if pos >= len(got.data):
+            break
+        task.mm.copy_out(base, got.data[pos : pos + length])
+        pos += length
+    out_flags = MSG_TRUNC if got.truncated else 0
+    control_out = b""
+    if got.rights or got.creds is not None:
+        if control:
+            control_out, ctrunc = cmsg.encode(
+                task, min(controllen, cmsg.OPTMEM_MAX), got.rights, got.creds, bool(flags & MSG_CMSG_CLOEXEC)
+            )
+            out_flags |= ctrunc
+        else:
+            _release(got)
+            out_flags |= cmsg.MSG_CTRUNC
+    if control_out:
+        task.mm.copy_out(control, control_out)
+    sender = sockaddr.encode(got.sender) if sock.kind != SOCK_STREAM else b""
+    written_name = min(s32(namelen), len(sender)) if name else 0
+    if written_name:
+        task.mm.copy_out(name, sender[:written_name])
+    header = _MSGHDR.pack(name, len(sender) if name else 0, iov, iovlen, control, len(control_out), out_flags)
+    task.mm.copy_out(msg, header)
+    return got.size if flags & MSG_TRUNC and sock.kind != SOCK_STREAM else len(got.data)
