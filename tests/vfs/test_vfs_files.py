@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import stat
 import struct
@@ -356,3 +357,17 @@ def test_concurrent_opens_share_one_gofer_connection(sandbox, rootfs):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_tmpfs_budget_comes_back_after_unlink_and_close(sandbox):
+    task = sandbox
+    tmpfs = task.kernel.vfs.resolve(task, task.fs.root, b"/tmp").mount.fs
+    before = tmpfs.used
+    fd = open_(task, b"/tmp/big", os.O_CREAT | os.O_WRONLY)
+    assert task.call(fdcalls.sys_fallocate, fd, 0, 0, 1 << 20) == 0
+    assert tmpfs.used == before + (1 << 20)
+    assert task.call(fscalls.sys_unlink, task.path(b"/tmp/big")) == 0
+    assert tmpfs.used == before + (1 << 20)  # still open
+    assert task.call(fdcalls.sys_close, fd) == 0
+    gc.collect()
+    assert tmpfs.used == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import stat
 import threading
+import weakref
 
 from sentry.errors import Errno
 from sentry.vfs.dirent import DirEntry, dtype_of
@@ -214,6 +215,8 @@ class TmpFile(TmpInode):
         super().__init__(fs, stat.S_IFREG | mode, uid, gid)
         self.data = bytearray()
         self.lock = threading.Lock()
+        # Once unlinked and closed, the file's bytes go back to the budget.
+        weakref.finalize(self, _uncharge, fs, self.data)
 
     def size(self) -> int:
         return len(self.data)
@@ -249,6 +252,10 @@ class TmpFile(TmpInode):
             self.data[offset:end] = data
         self.touch()
         return len(data)
+
+
+def _uncharge(fs: TmpFilesystem, data: bytearray) -> None:
+    fs.charge(-len(data))
 
 
 class TmpFileDescription(SeekableFile):
