@@ -23,6 +23,25 @@ CAP_SYS_RESOURCE = 24
 CAP_SYS_TIME = 25
 CAP_LAST_CAP = 40
 ALL_CAPS = (1 << (CAP_LAST_CAP + 1)) - 1
+# Capability names in number order (linux/capability.h), as OCI specs spell them.
+CAP_NAMES = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+)  # fmt: skip
+
+
+def cap_mask(names: list[str] | None) -> int:
+    """A capability bitmask from OCI names ("CAP_KILL"); unknown names are ignored, as runc does."""
+    mask = 0
+    for name in names or ():
+        short = name.upper().removeprefix("CAP_")
+        if short in CAP_NAMES:
+            mask |= 1 << CAP_NAMES.index(short)
+    return mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +68,20 @@ class Credentials:
         if caps is None:
             caps = ALL_CAPS if uid == 0 else 0
         return cls(uid, uid, uid, uid, gid, gid, gid, gid, tuple(groups), caps, caps, 0, ALL_CAPS)
+
+    @classmethod
+    def from_oci(cls, user: dict, capabilities: dict | None) -> Credentials:
+        """From an OCI spec's process.user ({uid, gid, additionalGids}) and process.capabilities."""
+        uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
+        groups = tuple(sorted({int(g) for g in user.get("additionalGids") or ()}))
+        caps = capabilities or {}
+        return cls(
+            uid, uid, uid, uid, gid, gid, gid, gid, groups,
+            cap_effective=cap_mask(caps.get("effective")),
+            cap_permitted=cap_mask(caps.get("permitted")),
+            cap_inheritable=cap_mask(caps.get("inheritable")),
+            cap_bounding=cap_mask(caps.get("bounding")),
+        )  # fmt: skip
 
     def has_cap(self, cap: int) -> bool:
         return bool(self.cap_effective >> cap & 1)

@@ -77,10 +77,15 @@ class Result:
 @pytest.fixture
 def sandbox_run(platform_name: str, caplog: pytest.LogCaptureFixture) -> callable:
     """sandbox_run(argv, stdin=b"", timeout=60) -> Result, on the parametrized platform."""
+    from sentry.kernel.creds import Credentials
     from sentry.sandbox import Sandbox, exit_code
 
     def run(
-        argv: list[str], stdin: bytes = b"", timeout: float = 60.0, env: list[str] | None = None
+        argv: list[str],
+        stdin: bytes = b"",
+        timeout: float = 60.0,
+        env: list[str] | None = None,
+        creds: Credentials | None = None,
     ) -> Result:
         caplog.set_level(logging.WARNING)
         with (
@@ -92,7 +97,7 @@ def sandbox_run(platform_name: str, caplog: pytest.LogCaptureFixture) -> callabl
             fin.seek(0)
             sandbox = Sandbox(platform_name, "/", stdio=(fin.fileno(), fout.fileno(), ferr.fileno()))
             try:
-                sandbox.start(argv, env or ["PATH=/bin:/usr/bin", "HOME=/", "LANG=C"])
+                sandbox.start(argv, env or ["PATH=/bin:/usr/bin", "HOME=/", "LANG=C"], creds=creds)
                 status = sandbox.wait(timeout)
             finally:
                 sandbox.close()
