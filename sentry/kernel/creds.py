@@ -21,6 +21,7 @@ CAP_SYS_ADMIN = 21
 CAP_SYS_NICE = 23
 CAP_SYS_RESOURCE = 24
 CAP_SYS_TIME = 25
+CAP_SYSLOG = 34
 CAP_LAST_CAP = 40
 ALL_CAPS = (1 << (CAP_LAST_CAP + 1)) - 1
 # Capability names in number order (linux/capability.h), as OCI specs spell them.

@@ -28,6 +28,21 @@ PID_MAX = 4194304
 EXE_CACHE_SIZE = 16
 
 
+class KernelLog:
+    """The kernel log `dmesg` reads (syslog(2)): gVisor-style boot lines."""
+
+    BOOT_LINES = (
+        "Starting kvmsandbox...",
+        "Mounting root filesystem through the Gofer...",
+        "Serving system calls from the Sentry...",
+        "Setting up VFS...",
+        "Ready!",
+    )
+
+    def __init__(self) -> None:
+        self.text = "".join(f"[{i * 0.000001:12.6f}] {line}\n" for i, line in enumerate(self.BOOT_LINES))
+
+
 class Kernel:
     def __init__(self, platform: Platform, vfs: Any = None, hostname: str = "kvmsandbox") -> None:
         self.platform = platform
@@ -53,6 +68,7 @@ class Kernel:
         self.domainname = "(none)"
         self.boot_monotonic = time.monotonic()
         self.unimplemented: collections.Counter[int] = collections.Counter()
+        self.log = KernelLog()
         self._exe_cache: collections.OrderedDict[tuple, Executable] = collections.OrderedDict()
 
     # ---- ids and lookups -------------------------------------------------

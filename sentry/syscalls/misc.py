@@ -248,3 +248,36 @@ def sys_setrlimit(task: Task, resource: int, addr: int) -> int:
     soft, hard = struct.unpack("<QQ", task.mm.copy_in(addr, 16))
     _apply(task, task.tg, resource, soft, hard)
     return 0
+
+
+SYSLOG_ACTION_CLOSE, SYSLOG_ACTION_OPEN, SYSLOG_ACTION_READ, SYSLOG_ACTION_READ_ALL = 0, 1, 2, 3
+SYSLOG_ACTION_READ_CLEAR, SYSLOG_ACTION_CLEAR, SYSLOG_ACTION_SIZE_UNREAD, SYSLOG_ACTION_SIZE_BUFFER = (
+    4,
+    5,
+    9,
+    10,
+)
+LOG_BUF_LEN = 1 << 17
+
+
+def sys_syslog(task: Task, action: int, buf: int, length: int) -> int:
+    action = s32(action)
+    text = task.kernel.log.text.encode()
+    if action in (SYSLOG_ACTION_CLOSE, SYSLOG_ACTION_OPEN):
+        return 0
+    if action in (SYSLOG_ACTION_READ, SYSLOG_ACTION_READ_ALL, SYSLOG_ACTION_READ_CLEAR):
+        length = s32(length)
+        if length < 0 or (length and not buf):
+            raise Errno(errno.EINVAL)
+        data = text[-length:] if length else b""
+        task.mm.copy_out(buf, data)
+        return len(data)
+    if action in (SYSLOG_ACTION_CLEAR, 6, 7, 8):
+        if not task.creds.has_cap(capdefs.CAP_SYS_ADMIN) and not task.creds.has_cap(capdefs.CAP_SYSLOG):
+            raise Errno(errno.EPERM)
+        return 0
+    if action == SYSLOG_ACTION_SIZE_UNREAD:
+        return len(text)
+    if action == SYSLOG_ACTION_SIZE_BUFFER:
+        return LOG_BUF_LEN
+    raise Errno(errno.EINVAL)

@@ -206,7 +206,12 @@ _ROWS: tuple[tuple[int, str, str, str], ...] = (
     (100, "times", P, "Children's times are reported as zero."),
     (101, "ptrace", U, "Not implemented; returns ENOSYS."),
     (102, "getuid", F, "Fully Supported."),
-    (103, "syslog", U, "Not implemented; returns ENOSYS."),
+    (
+        103,
+        "syslog",
+        P,
+        "A read-only kernel log with the Sentry's boot lines; SYSLOG_ACTION_CLEAR and console actions do nothing.",
+    ),
     (104, "getgid", F, "Fully Supported."),
     (105, "setuid", F, "Fully Supported."),
     (106, "setgid", F, "Fully Supported."),

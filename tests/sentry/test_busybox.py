@@ -29,6 +29,8 @@ def sh(script: str) -> list[str]:
         ("echo $(( $(echo 6) * 7 ))", "42\n", 0),
         ('f() { echo "f:$1"; return 2; }; f arg; echo rc=$?', "f:arg\nrc=2\n", 0),
         ("echo data > /tmp/x && busybox cat /tmp/x && busybox rm /tmp/x", "data\n", 0),
+        ("busybox dmesg | busybox head -n 1 | busybox cut -c 16-", "Starting kvmsandbox...\n", 0),
+        ("busybox uname -r -m", "4.4.0 x86_64\n", 0),
     ],
 )
 def test_shell(sandbox_run, script, out, code):
