@@ -33,8 +33,9 @@ def unshare_flags(spec: Spec, network: str) -> int:
     if os.geteuid() != 0:
         return 0
     flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
-    for ns in spec.linux.namespaces:
-        flags |= _SPEC_FLAGS.get(ns.type, 0)
+    for kind, flag in _SPEC_FLAGS.items():
+        if spec.linux.has_namespace(kind):
+            flags |= flag
     if network != "host":
         flags |= CLONE_NEWNET
     return flags

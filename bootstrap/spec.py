@@ -136,7 +136,6 @@ class Spec:
     mounts: tuple[Mount, ...] = ()
     linux: Linux = dataclasses.field(default_factory=Linux)
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
-    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
 
 def load_bundle(bundle: str) -> Spec:
@@ -176,7 +175,6 @@ def parse_spec(obj: object, bundle: str) -> Spec:
         mounts=tuple(_mount(m, f"mounts[{i}]") for i, m in enumerate(_list(top.get("mounts"), "mounts"))),
         linux=_linux(top.get("linux"), "linux"),
         annotations=_string_map(top.get("annotations"), "annotations"),
-        raw=top,
     )
 
 
