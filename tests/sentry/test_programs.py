@@ -61,3 +61,11 @@ def test_vdso_clocks_agree_with_syscalls(sandbox_run, program):
 def test_kernel_behaviours(sandbox_run, program):
     r = sandbox_run([program("kernel")])
     assert (r.code, r.out) == (0, "kernel ok\n")
+
+
+@pytest.mark.parametrize("threads", [0, 3])
+def test_kill_interrupts_a_spinning_process(sandbox_run, program, threads):
+    spin = program("spin")
+    script = f"{spin} {threads} & busybox sleep 0.2; kill -TERM $!; wait $!; echo status=$?"
+    r = sandbox_run(["/bin/busybox", "sh", "-c", script])
+    assert (r.code, r.out) == (0, "status=143\n")
