@@ -40,6 +40,7 @@ def sandbox(rootfs):
     r, w = os.pipe()
     vfs = make_vfs(str(rootfs), client, stdio_fds=(r, w, w))
     kernel = FakeKernel(vfs)
+    kernel.gofer_proc = proc
     task = FakeTask(kernel, 1, FDTable.from_host_stdio(vfs, (r, w, w)), initial_fs_context(vfs))
     yield task
     task.fds.close_all()

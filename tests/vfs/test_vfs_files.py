@@ -371,3 +371,11 @@ def test_tmpfs_budget_comes_back_after_unlink_and_close(sandbox):
     assert task.call(fdcalls.sys_close, fd) == 0
     gc.collect()
     assert tmpfs.used == before
+
+
+def test_a_dead_gofer_is_eio_not_a_crash(sandbox):
+    task = sandbox
+    task.kernel.gofer_proc.kill()
+    task.kernel.gofer_proc.wait()
+    assert open_(task, b"/etc/never-looked-up") == -errno.EIO
+    assert cat(task, b"/dev/null") == b""  # the rest of the tree still works

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from gofer.client import ROOT_NODE, GoferClient
 from gofer.gofer_pb2 import Stat as WireStat
+from gofer.wire import ProtocolError
 from sentry.errors import Errno
 from sentry.vfs.dirent import DirEntry
 from sentry.vfs.file import MAX_RW, DirectoryFile, FileDescription, SeekableFile
@@ -27,9 +28,11 @@ from sentry.vfs.stat import Stat
 
 @contextmanager
 def gofer_errors() -> Iterator[None]:
-    """The gofer's errnos become the app's."""
+    """The gofer's errnos become the app's; a gofer that went away is EIO."""
     try:
         yield
+    except (ConnectionError, ProtocolError):
+        raise Errno(errno.EIO) from None
     except OSError as e:
         raise Errno(e.errno or errno.EIO) from None
 
