@@ -271,30 +271,33 @@ class KVMContext(Context):
         return dict(items), scrub, more
 
     def _write_utramp(self, vcpu: VirtualCPU, private: int, regs: Regs, rflags: int) -> tuple[int, int]:
-        """Stage RCX/R11/RIP (and the IRETQ frame) for the user trampoline.
+        """Stage RCX/R11/RIP for the user trampoline; returns where SYSRETQ goes and the RFLAGS it loads.
 
-        Returns where SYSRETQ must go and the RFLAGS it loads: single-stepping
-        apps go through utramp_tf with TF clear until its IRETQ sets it.
+        A single-stepping app (TF) goes through utramp_tf instead, with TF
+        clear until its IRETQ frame (staged only then) sets it.
         """
         qwords = self.machine.kmem.qwords
         base = private >> 3
         qwords[base + _UT_RCX] = regs.rcx
         qwords[base + _UT_R11] = regs.r11
         qwords[base + _UT_RIP] = regs.rip
-        frame = base + _UT_FRAME
-        qwords[frame : frame + 5] = array("Q", (regs.rip, USER_CS, rflags, regs.rsp, USER_SS))
         if rflags & RFLAGS_TF:
+            frame = base + _UT_FRAME
+            qwords[frame : frame + 5] = array("Q", (regs.rip, USER_CS, rflags, regs.rsp, USER_SS))
             return vcpu.utramp_tf, rflags & ~RFLAGS_TF
         return vcpu.utramp, rflags
 
-    def _load_utramp(self, private: int, regs: Regs) -> None:
-        """The app state the user trampoline was about to restore."""
+    def _load_utramp(self, vcpu: VirtualCPU, private: int, regs: Regs) -> None:
+        """A kick landed inside the user trampoline: the app state it was about to restore."""
         qwords = self.machine.kmem.qwords
         base = private >> 3
         regs.rcx = qwords[base + _UT_RCX]
         regs.r11 = qwords[base + _UT_R11]
-        frame = base + _UT_FRAME
-        regs.rip, _cs, regs.rflags, regs.rsp, _ss = qwords[frame : frame + 5]
+        if regs.rip >= vcpu.utramp_tf:
+            frame = base + _UT_FRAME
+            regs.rip, _cs, regs.rflags, regs.rsp, _ss = qwords[frame : frame + 5]
+        else:
+            regs.rip = qwords[base + _UT_RIP]
 
     @staticmethod
     def _mark_dirty(vcpu: VirtualCPU) -> None:
@@ -365,9 +368,6 @@ class KVMContext(Context):
             self._broken(vcpu, f"vector {vector} in ring0 at rip {rip:#x} err {err:#x}")
         _load_regs(vcpu.kvm.sync_regs_buffer, regs)
         regs.rip, regs.rflags, regs.rsp = rip, rflags, rsp
-        if vcpu.utramp <= rip < vcpu.utramp_end:
-            # A trap (TF set by the app) inside utramp: report it at the app's own next instruction.
-            self._load_utramp(private, regs)
         if vector == exceptions.PAGE_FAULT:
             address = vcpu.fault_address()
             access, code = exceptions.page_fault_access(err)
@@ -400,7 +400,7 @@ class KVMContext(Context):
                 vcpu.user_mode = True
                 self._slow_done(vcpu, asp, sent)
                 self._capture_user(vcpu, regs)
-                self._load_utramp(private, regs)
+                self._load_utramp(vcpu, private, regs)
             elif offset == symbols["syscall_entry"]:
                 self._slow_done(vcpu, asp, sent)
                 return self._syscall(vcpu, regs)
