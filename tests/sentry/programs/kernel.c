@@ -31,6 +31,16 @@ static long futex(void *addr, int op, int val, const struct timespec *ts)
 	return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
 }
 
+static int fa, fb, started;
+
+static void *wait_on_a(void *arg)
+{
+	__atomic_add_fetch(&started, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&fa, __ATOMIC_SEQ_CST) == 0)
+		syscall(SYS_futex, &fa, FUTEX_WAIT_BITSET_PRIVATE, 0, NULL, NULL, (long)arg);
+	return arg;
+}
+
 static pthread_mutex_t robust;
 static void *die_holding(void *arg) { pthread_mutex_lock(&robust); return arg; }
 
@@ -98,6 +108,23 @@ int main(void)
 		futex(shared, FUTEX_WAIT, 0, NULL);
 	int status;
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+
+	/* Bitsets select waiters; CMP_REQUEUE moves waiters to another futex; WAKE_OP wakes both. */
+	pthread_t w[3];
+	for (long i = 0; i < 3; i++)
+		CHECK(pthread_create(&w[i], NULL, wait_on_a, (void *)(1L << i)) == 0);
+	while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < 3)
+		sched_yield();
+	usleep(50000);
+	CHECK(syscall(SYS_futex, &fa, FUTEX_WAKE_BITSET_PRIVATE, 3, NULL, NULL, 8) == 0);
+	CHECK(syscall(SYS_futex, &fa, FUTEX_CMP_REQUEUE_PRIVATE, 0, (void *)2L, &fb, 1) == -1 && errno == EAGAIN);
+	CHECK(syscall(SYS_futex, &fa, FUTEX_CMP_REQUEUE_PRIVATE, 0, (void *)2L, &fb, 0) == 2);
+	__atomic_store_n(&fa, 1, __ATOMIC_SEQ_CST);
+	CHECK(syscall(SYS_futex, &fa, FUTEX_WAKE_PRIVATE, 5, NULL, NULL, 0) == 1);
+	int op = FUTEX_OP(FUTEX_OP_SET, 7, FUTEX_OP_CMP_EQ, 0);
+	CHECK(syscall(SYS_futex, &fa, FUTEX_WAKE_OP_PRIVATE, 1, (void *)2L, &fb, op) == 2 && fb == 7);
+	for (int i = 0; i < 3; i++)
+		CHECK(pthread_join(w[i], NULL) == 0);
 
 	/* A robust mutex whose owner died: the next locker gets EOWNERDEAD. */
 	pthread_mutexattr_t attr;
