@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
+from vfs_fake_task import FakeKernel, FakeTask
 
 import gofer
 from sentry.vfs.boot import initial_fs_context, make_vfs
 from sentry.vfs.fdtable import FDTable
-
-sys.path.insert(0, os.path.dirname(__file__))
-
-from vfs_fake_task import FakeKernel, FakeTask  # noqa: E402
 
 
 @pytest.fixture
