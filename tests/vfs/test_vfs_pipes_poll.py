@@ -254,3 +254,14 @@ def test_ppoll_swaps_the_signal_mask(sandbox):
     task.interrupt.set()
     assert task.call(pollcalls.sys_ppoll, addr, 1, 0, mask, 8) == -ERESTARTNOHAND
     assert (task.signal_mask, task.saved_mask) == (1 << 1, 1 << 5)
+
+
+def test_fionread_on_pipes_and_host_stdin(sandbox):
+    task = sandbox
+    r, w = pipe(task)
+    write(task, w, b"12345")
+    assert task.call(fdcalls.sys_ioctl, r, 0x541B, BUF) == 0
+    assert struct.unpack("<i", task.get(BUF, 4)) == (5,)
+    os.write(max(task.kernel.vfs.host_stdio), b"abc")
+    assert task.call(fdcalls.sys_ioctl, 0, 0x541B, BUF) == 0
+    assert struct.unpack("<i", task.get(BUF, 4)) == (3,)

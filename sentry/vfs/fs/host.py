@@ -135,6 +135,11 @@ class HostFile(FileDescription):
             return POLLNVAL
 
     def ioctl(self, task, cmd: int, arg: int) -> int:
+        if cmd == termios.FIONREAD and (self._is_tty or self._is_pipe):
+            with self.host_fd.use() as fd:
+                pending = fcntl.ioctl(fd, cmd, bytes(4))
+            task.mm.copy_out(arg, pending)
+            return 0
         if not self._is_tty:
             raise Errno(errno.ENOTTY)
         if cmd in (TIOCGPGRP, TIOCSPGRP, TIOCGSID):
