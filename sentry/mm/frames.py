@@ -41,6 +41,27 @@ class Frames:
             del self._refs[offset]
         self.file.free(offset)
 
+    def ref_many(self, offsets: list[int]) -> None:
+        with self._lock:
+            refs = self._refs
+            for offset in offsets:
+                refs[offset] += 1
+
+    def unref_many(self, offsets: list[int]) -> None:
+        """Drop one reference on each; frames reaching zero go back to the memory file."""
+        dead = []
+        with self._lock:
+            refs = self._refs
+            for offset in offsets:
+                count = refs[offset] - 1
+                if count:
+                    refs[offset] = count
+                else:
+                    del refs[offset]
+                    dead.append(offset)
+        for offset in dead:
+            self.file.free(offset)
+
     def count(self, offset: int) -> int:
         return self._refs.get(offset, 0)
 

@@ -177,8 +177,7 @@ class MM:
         if not victims:
             return
         self.asp.unmap(start, end - start)
-        for vpn in victims:
-            self.frames.unref(self.pages.pop(vpn))
+        self.frames.unref_many([self.pages.pop(vpn) for vpn in victims])
 
     def _asp_perms(self, vma: VMA, frame: int) -> Access:
         prot = vma.prot
@@ -621,8 +620,7 @@ class MM:
             child.vmas = [v.copy() for v in self.vmas]
             child._reindex()
             child.pages = dict(self.pages)
-            for frame in self.pages.values():
-                self.frames.ref(frame)
+            self.frames.ref_many(list(self.pages.values()))
             self._asp_reduced()
             for vma in self.vmas:
                 if vma.prot & PROT_WRITE and not vma.shared:
@@ -640,8 +638,7 @@ class MM:
         with self.lock:
             self.asp.release()
             pages, self.pages = self.pages, {}
-            for frame in pages.values():
-                self.frames.unref(frame)
+            self.frames.unref_many(list(pages.values()))
             for vma in self.vmas:
                 vma.drop()
             self.vmas = []
