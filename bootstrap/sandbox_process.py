@@ -61,7 +61,7 @@ class SandboxConfig:
 def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
     """Everything before readiness; raises OCIError for what the user can fix."""
     spec = load_bundle(config.bundle)
-    namespaces.enter(namespaces.unshare_flags(spec, config.network))
+    namespaces.enter(spec, config.network)
     request = backend_mod.BootRequest(
         container_id=config.container_id,
         spec=spec,

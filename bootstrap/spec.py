@@ -121,8 +121,8 @@ class Linux:
     resources: dict[str, Any] | None = None  # accepted, not enforced
     seccomp: dict[str, Any] | None = None  # accepted; the Sentry is the syscall filter
 
-    def has_namespace(self, kind: str) -> bool:
-        return any(ns.type == kind for ns in self.namespaces)
+    def namespace(self, kind: str) -> Namespace | None:
+        return next((ns for ns in self.namespaces if ns.type == kind), None)
 
 
 @dataclasses.dataclass(frozen=True)

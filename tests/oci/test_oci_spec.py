@@ -80,7 +80,7 @@ def test_full_spec_fields(tmp_path) -> None:
     assert spec.hostname == "box" and spec.annotations == {"a": "b"}
     assert spec.process.terminal and spec.process.console_size == (24, 80)
     assert spec.process.user.additional_gids == (5, 6) and spec.process.user.umask == 0o22
-    assert spec.linux.has_namespace("user") and spec.linux.uid_mappings[0].host_id == 1000
+    assert spec.linux.namespace("user") is not None and spec.linux.uid_mappings[0].host_id == 1000
     assert spec.linux.resources == {"memory": {"limit": 1 << 20}}
     assert spec.mounts[-1].destination == "/data" and spec.mounts[-1].options == ("rbind", "ro")
 
