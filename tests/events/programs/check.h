@@ -1,0 +1,15 @@
+/* Shared by the test programs: CHECK prints the failing line and errno, then exits 1. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond)                                                                    \
+	do {                                                                           \
+		if (!(cond)) {                                                         \
+			printf("FAIL %s:%d: %s (errno %d %s)\n", __FILE__, __LINE__, #cond, \
+			       errno, strerror(errno));                                \
+			fflush(stdout);                                                \
+			exit(1);                                                       \
+		}                                                                      \
+	} while (0)
