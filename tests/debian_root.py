@@ -28,7 +28,7 @@ CACHE = Path(os.environ.get("KVMSANDBOX_DEBIAN_ROOT", "/var/cache/kvmsandbox-tes
 SUITE = "bookworm"
 INCLUDE = ("python3-minimal",)
 SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
-BUILD_TIMEOUT = 900
+BUILD_TIMEOUT = 300
 
 
 class Unavailable(Exception):
