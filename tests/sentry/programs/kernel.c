@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +26,18 @@ static sigjmp_buf jb;
 static volatile void *fault_addr;
 static void on_segv(int sig, siginfo_t *si, void *uc) { (void)sig; (void)uc; fault_addr = si->si_addr; siglongjmp(jb, 1); }
 static void on_alrm(int sig) { (void)sig; }
+
+/* Skip the faulting 11-byte `movl $1, 0x1234` by editing the saved RIP: rt_sigreturn must honour it. */
+static volatile long skipped_rip;
+static void skip_insn(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	(void)si;
+	ucontext_t *uc = ucv;
+	skipped_rip = uc->uc_mcontext.gregs[REG_RIP];
+	uc->uc_mcontext.gregs[REG_RIP] += 11;
+	uc->uc_mcontext.gregs[REG_RAX] = 77;
+}
 
 static long futex(void *addr, int op, int val, const struct timespec *ts)
 {
@@ -86,6 +99,13 @@ int main(void)
 	CHECK(mprotect(ro, 4096, PROT_READ | PROT_WRITE) == 0);
 	ro[10] = 1;
 	CHECK(munmap(ro, 4096) == 0);
+	sa.sa_sigaction = skip_insn;
+	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+	long rax;
+	__asm__ volatile("movq $5, %%rax\n\tmovl $1, 0x1234" : "=a"(rax) : : "memory");
+	CHECK(rax == 77 && skipped_rip != 0);
+	sa.sa_sigaction = on_segv;
+	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
 	/* EFAULT, not a crash, for bad pointers handed to the kernel. */
 	CHECK(syscall(SYS_uname, (void *)8) == -1 && errno == EFAULT);
 	CHECK(syscall(SYS_clock_gettime, 0, (void *)-1L) == -1 && errno == EFAULT);
