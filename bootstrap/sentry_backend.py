@@ -11,6 +11,7 @@ import errno
 import os
 from typing import Any
 
+from bootstrap import capabilities
 from bootstrap.backend import BootRequest, ProcessInfo
 from bootstrap.errors import OCIError, StartError
 from bootstrap.spec import Process
@@ -98,4 +99,13 @@ def _credentials(process: Process) -> Any:
     from sentry.kernel.creds import Credentials
 
     user = process.user
-    return Credentials.for_user(user.uid, user.gid, tuple(user.additional_gids))
+    creds = Credentials.for_user(user.uid, user.gid, tuple(user.additional_gids))
+    caps = process.capabilities
+    if caps is None:
+        return creds
+    return creds.replace(
+        cap_effective=capabilities.mask(caps.effective),
+        cap_permitted=capabilities.mask(caps.permitted),
+        cap_inheritable=capabilities.mask(caps.inheritable),
+        cap_bounding=capabilities.mask(caps.bounding),
+    )

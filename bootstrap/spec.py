@@ -15,6 +15,7 @@ import json
 import os
 from typing import Any
 
+from bootstrap import capabilities
 from bootstrap.errors import SpecError
 
 # Namespace types from the runtime spec's config-linux.md.
@@ -76,7 +77,7 @@ class Process:
     env: tuple[str, ...] = ()
     terminal: bool = False
     console_size: tuple[int, int] | None = None  # (height, width)
-    capabilities: Capabilities = dataclasses.field(default_factory=Capabilities)
+    capabilities: Capabilities | None = None  # None: the user's default (all for root, none otherwise)
     rlimits: tuple[Rlimit, ...] = ()
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
@@ -244,15 +245,15 @@ def _console_size(obj: object, where: str) -> tuple[int, int] | None:
     return (height or 0, width or 0)
 
 
-def _capabilities(obj: object, where: str) -> Capabilities:
+def _capabilities(obj: object, where: str) -> Capabilities | None:
     if obj is None:
-        return Capabilities()
+        return None
     c = _object(obj, where)
     sets = {}
     for name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         caps = _list(c.get(name), f"{where}.{name}")
         for i, cap in enumerate(caps):
-            if not isinstance(cap, str) or not cap.startswith("CAP_"):
+            if not isinstance(cap, str) or capabilities.number(cap) is None:
                 raise SpecError(
                     f"{where}.{name}[{i}]", f"must be a capability name like CAP_KILL, not {cap!r}"
                 )

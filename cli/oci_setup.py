@@ -10,9 +10,10 @@ import sys
 import click
 
 from bootstrap import daemon_json
+from bootstrap.capabilities import host_capabilities
 from bootstrap.default_spec import default_spec
 from bootstrap.errors import OCIError
-from bootstrap.features import features, host_capabilities
+from bootstrap.features import features
 from cli.oci_common import report_errors
 
 

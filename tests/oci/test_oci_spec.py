@@ -141,6 +141,7 @@ def test_unknown_namespace(tmp_path) -> None:
         ({"process__rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, "process.rlimits[0].type"),
         ({"process__rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]}, "process.rlimits[0].soft"),
         ({"process__capabilities__bounding": ["KILL"]}, "process.capabilities.bounding[0]"),
+        ({"process__capabilities__effective": ["CAP_BOGUS"]}, "process.capabilities.effective[0]"),
         ({"mounts": [{"type": "tmpfs"}]}, "mounts[0].destination"),
         ({"mounts": [{"destination": "/x", "options": "ro"}]}, "mounts[0].options"),
         ({"hostname": 7}, "hostname"),
