@@ -85,6 +85,8 @@ def clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int, t
     fds = task.fds if flags & CLONE_FILES else task.fds.fork()
     fs = task.fs if flags & CLONE_FS else task.fs.fork()
     regs = task.regs.copy()
+    if regs.fpu is None and task.ctx is not None:
+        regs.fpu = task.ctx.pull_fpu()  # the child's context starts with a copy of ours
     regs.rax = 0
     if stack:
         regs.rsp = stack

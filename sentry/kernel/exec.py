@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from kvmsandbox.platform import Regs
 from sentry.errors import Errno
+from sentry.kernel import sigframe
 from sentry.kernel import signals as sig
 from sentry.kernel.threadgroup import RLIMIT_AS, RLIMIT_STACK
 from sentry.loader import image
@@ -90,7 +91,8 @@ def execve(
         task.clear_child_tid = 0
         tg.exe_path = exe.path
         task.comm = os.path.basename(exe.path)[:15]
-    task.regs = Regs(rip=entry, rsp=sp)
+    fpu = sigframe.initial_fpu(task.ctx.pull_fpu()) if task.ctx is not None else None
+    task.regs = Regs(rip=entry, rsp=sp, fpu=fpu)
     return 0
 
 

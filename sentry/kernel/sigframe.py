@@ -77,8 +77,14 @@ def setup(task: Task, info: SigInfo, action: SigAction, old_mask: int) -> None:
         sp = ss_sp + ss_size
     else:
         sp -= RED_ZONE
-    fpu = bytes(regs.fpu) if regs.fpu is not None else DEFAULT_FXSAVE
-    xsave = regs.fpu is not None and len(fpu) > 512
+    # The FPU state lives in the platform context; regs.fpu is only set to load a new image.
+    if regs.fpu is not None:
+        fpu = bytes(regs.fpu)
+    elif task.ctx is not None:
+        fpu = bytes(task.ctx.pull_fpu())
+    else:
+        fpu = DEFAULT_FXSAVE
+    xsave = len(fpu) > 512
     fp_total = len(fpu) + (4 if xsave else 0)
     sp = (sp - fp_total) & ~63
     fp_addr = sp
@@ -153,22 +159,39 @@ def restore(task: Task) -> int:
 
 
 def _restore_fpu(task: Task, fp_addr: int) -> None:
+    """Load the frame's FPU image into regs.fpu (applied at the next switch), never trusting it."""
     regs = task.regs
-    if not fp_addr or regs.fpu is None:
+    if not fp_addr or task.ctx is None:
         return
     if fp_addr & 63:
         raise Errno(errno.EFAULT)
-    current = regs.fpu
+    current = regs.fpu if regs.fpu is not None else task.ctx.pull_fpu()
     legacy = bytearray(task.mm.copy_in(fp_addr, 512))
     mxcsr_mask = struct.unpack_from("<I", current, 28)[0] or 0xFFBF
     mxcsr = struct.unpack_from("<I", legacy, 24)[0] & mxcsr_mask
     struct.pack_into("<II", legacy, 24, mxcsr, mxcsr_mask)
     current[:464] = legacy[:464]
-    magic1, extended, _xfeat, xsize = struct.unpack_from("<IIQI", legacy, 464)
-    if magic1 == FP_XSTATE_MAGIC1 and xsize == len(current) > 576 and extended == xsize + 4:
-        ext = task.mm.copy_in(fp_addr + 512, xsize - 512 + 4)
-        if struct.unpack_from("<I", ext, xsize - 512)[0] == FP_XSTATE_MAGIC2:
-            user_bv = struct.unpack_from("<Q", ext, 0)[0]
-            cur_bv = struct.unpack_from("<Q", current, 512)[0]
-            current[576:xsize] = ext[64 : xsize - 512]
-            struct.pack_into("<Q", current, 512, user_bv & (cur_bv | 0x3))
+    if len(current) > 512:
+        # The legacy area only counts if XSTATE_BV says x87/SSE are not in their init state.
+        cur_bv = struct.unpack_from("<Q", current, 512)[0]
+        struct.pack_into("<Q", current, 512, cur_bv | 0x3)
+        magic1, extended, _xfeat, xsize = struct.unpack_from("<IIQI", legacy, 464)
+        if magic1 == FP_XSTATE_MAGIC1 and xsize == len(current) > 576 and extended == xsize + 4:
+            ext = task.mm.copy_in(fp_addr + 512, xsize - 512 + 4)
+            if struct.unpack_from("<I", ext, xsize - 512)[0] == FP_XSTATE_MAGIC2:
+                user_bv = struct.unpack_from("<Q", ext, 0)[0]
+                current[576:xsize] = ext[64 : xsize - 512]
+                struct.pack_into("<Q", current, 512, (user_bv & (cur_bv | 0x3)) | 0x3)
+    regs.fpu = current
+
+
+def initial_fpu(current: bytearray | None) -> bytearray | None:
+    """The FPU image a new program starts with (execve), in the layout of `current`."""
+    if current is None:
+        return None
+    image = bytearray(len(current))
+    image[:512] = DEFAULT_FXSAVE
+    struct.pack_into("<I", image, 28, struct.unpack_from("<I", current, 28)[0] or 0xFFFF)
+    if len(current) > 512:
+        image[520:528] = current[520:528]  # XCOMP_BV: keep the format; XSTATE_BV 0 = all init
+    return image

@@ -59,7 +59,7 @@ def program() -> callable:
         out = BUILD / name
         if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
             subprocess.run(
-                ["gcc", "-static", "-O2", "-pthread", "-o", str(out), str(src), *flags], check=True
+                ["gcc", "-static", "-O2", "-pthread", "-o", str(out), str(src), *flags, "-lm"], check=True
             )
         return str(out)
 

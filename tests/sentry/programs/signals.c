@@ -23,6 +23,41 @@ static void on_usr1(int sig, siginfo_t *info, void *uc)
 static void on_chld(int sig) { (void)sig; chld++; }
 static void on_alrm(int sig) { (void)sig; alrm++; }
 
+/* Clobbers SSE registers in a handler: the interrupted code's FPU state must come back intact. */
+static volatile double sink;
+static void on_prof(int sig)
+{
+	(void)sig;
+	double x = 1.5;
+	for (int i = 0; i < 100; i++)
+		x = x * 1.0001 + 0.25;
+	sink = x;
+	alrm++;
+}
+
+static int fpu_survives_handlers(void)
+{
+	struct sigaction sa = {0};
+	sa.sa_handler = on_prof;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = {{0, 1000}, {0, 1000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	alrm = 0;
+	double a = 0.0, b = 1.0;
+	long n = 0;
+	while (alrm < 50) {
+		a += 0.5;
+		b *= 1.0;
+		n++;
+		if (a != 0.5 * n || b != 1.0)
+			return 0;
+	}
+	struct itimerval off = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_REAL, &off, NULL);
+	return 1;
+}
+
 #define CHECK(c) do { if (!(c)) { printf("FAIL %s line %d\n", #c, __LINE__); return 1; } } while (0)
 
 int main(void)
@@ -114,6 +149,7 @@ int main(void)
 	while (!alrm)
 		pause();
 	CHECK(timer_delete(tid) == 0);
+	CHECK(fpu_survives_handlers());
 	printf("signals ok\n");
 	return 0;
 }
