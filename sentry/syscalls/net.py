@@ -152,9 +152,13 @@ def sys_accept4(task, fd, addr, addrlen_ptr, flags) -> int:
         raise Errno(errno.EOPNOTSUPP)
     server = sock.accept(task, flags & SOCK_NONBLOCK)
     peer = server.peer
-    new_fd = _install(task, server, bool(flags & SOCK_CLOEXEC))
-    _write_addr(task, addr, addrlen_ptr, sockaddr.encode(peer.name if peer is not None else b""))
-    return new_fd
+    try:
+        # As Linux: a fault writing the address loses the connection rather than leaking an fd.
+        _write_addr(task, addr, addrlen_ptr, sockaddr.encode(peer.name if peer is not None else b""))
+    except Errno:
+        server.decref()
+        raise
+    return _install(task, server, bool(flags & SOCK_CLOEXEC))
 
 
 def sys_accept(task, fd, addr, addrlen_ptr) -> int:

@@ -222,11 +222,13 @@ class UnixSocket(FileDescription):
                 raise Errno(errno.EISCONN if self.connected else errno.EOPNOTSUPP)
             return self._send_connected(task, data, flags, rights, creds)
         except Errno as e:
-            for file in rights:
-                file.decref()
             if e.code == errno.EPIPE and not flags & MSG_NOSIGNAL:
                 task.send_signal(signal.SIGPIPE)
             raise
+        finally:
+            # A queued message empties the list; files left in it were not sent.
+            for file in rights:
+                file.decref()
 
     def _send_connected(
         self, task, data: bytes, flags: int, rights: list[FileDescription], creds: Creds | None

@@ -105,6 +105,7 @@ class InotifyFD(FileDescription):
         self.watches: dict[int, Watch] = {}
         self._next_wd = 1
         self._lock = threading.Lock()
+        self._scan_lock = threading.Lock()  # one scan at a time: each compares with the last snapshot
         self._stop = threading.Event()
         self._scanner: threading.Thread | None = None
 
@@ -149,6 +150,10 @@ class InotifyFD(FileDescription):
         self.events.append(event)
 
     def scan(self) -> None:
+        with self._scan_lock:
+            self._scan()
+
+    def _scan(self) -> None:
         with self._lock:
             watches = list(self.watches.values())
         found = [(w, w.changes(snapshot(w.inode))) for w in watches]
