@@ -78,18 +78,28 @@ def _parent(task, path: bytes) -> tuple[Location, bytes]:
     return vfs.resolve_parent(task, vfs.start_for(task, AT_FDCWD, path), path)
 
 
-def bind_path(task, path: bytes, socket: FileDescription) -> Binding:
-    """Create the socket inode at path (mode 0777 less the umask); EADDRINUSE if path exists."""
-    vfs = task.kernel.vfs
-    parent, name = _parent(task, path)
-    if path.endswith(b"/") or name in (b".", b".."):
-        raise Errno(errno.EADDRINUSE if name in (b".", b"..") else errno.EINVAL)
+def _exists(task, parent: Location, name: bytes) -> bool:
     try:
-        vfs.step(parent, name)
+        task.kernel.vfs.step(parent, name)
     except Errno as e:
         if e.code != errno.ENOENT:
             raise
-    else:
+        return False
+    return True
+
+
+def path_in_use(task, path: bytes) -> bool:
+    """Whether something exists at path (bind would be EADDRINUSE)."""
+    parent, name = _parent(task, path)
+    return name in (b".", b"..") or _exists(task, parent, name)
+
+
+def bind_path(task, path: bytes, socket: FileDescription) -> Binding:
+    """Create the socket inode at path (mode 0777 less the umask); EADDRINUSE if path exists."""
+    parent, name = _parent(task, path)
+    if path.endswith(b"/") or name in (b".", b".."):
+        raise Errno(errno.EADDRINUSE if name in (b".", b"..") else errno.EINVAL)
+    if _exists(task, parent, name):
         raise Errno(errno.EADDRINUSE)
     if parent.mount.readonly:
         raise Errno(errno.EROFS)

@@ -68,8 +68,12 @@ class UnixSocket(FileDescription):
     # --- names -----------------------------------------------------------------------
     def bind(self, task, name: bytes) -> None:
         with _LOCK:
-            if self.name:
-                raise Errno(errno.EINVAL)
+            bound = bool(self.name)
+        if bound:
+            # Linux makes a path's inode before looking at the socket: an existing path wins.
+            if name and not is_abstract(name) and names.path_in_use(task, name):
+                raise Errno(errno.EADDRINUSE)
+            raise Errno(errno.EINVAL)
         if not name:
             name = names.autobind_name(task.kernel)
         if is_abstract(name):
@@ -112,6 +116,8 @@ class UnixSocket(FileDescription):
         target = names.lookup(task, name)
         if not isinstance(target, UnixSocket):
             raise Errno(errno.ECONNREFUSED)
+        if target.kind != self.kind:
+            raise Errno(_mismatch(name))
         if self.kind == SOCK_DGRAM:
             self._connect_dgram(target)
         else:
@@ -119,8 +125,6 @@ class UnixSocket(FileDescription):
 
     def _connect_dgram(self, target: UnixSocket) -> None:
         with _LOCK:
-            if target.kind != SOCK_DGRAM:
-                raise Errno(errno.EPROTOTYPE)
             if target.released:
                 raise Errno(errno.ECONNREFUSED)
             self.peer = target
@@ -142,8 +146,6 @@ class UnixSocket(FileDescription):
                     raise Errno(errno.EISCONN)
                 if self.backlog is not None:
                     raise Errno(errno.EINVAL)
-                if target.kind != self.kind:
-                    raise Errno(errno.EPROTOTYPE)
                 if target.backlog is None or target.released:
                     raise Errno(errno.ECONNREFUSED)
                 if len(target.backlog) > target.backlog_max:
@@ -296,6 +298,8 @@ class UnixSocket(FileDescription):
             found = names.lookup(task, to)
             if not isinstance(found, UnixSocket):
                 raise Errno(errno.ECONNREFUSED)
+            if found.kind != SOCK_DGRAM:
+                raise Errno(_mismatch(to))
             target = found
         elif target is None:
             raise Errno(errno.ENOTCONN)
@@ -305,8 +309,6 @@ class UnixSocket(FileDescription):
 
         def attempt() -> int | None:
             with _LOCK:
-                if target.kind != SOCK_DGRAM:
-                    raise Errno(errno.EPROTOTYPE)
                 if target.released:
                     if self.peer is target:
                         self.peer = None
@@ -492,6 +494,11 @@ class UnixSocket(FileDescription):
         self._wake_all()
         if peer is not None:
             peer._wake_all()
+
+
+def _mismatch(name: bytes) -> int:
+    """A socket of another type at name: Linux finds abstract names by type, paths by inode."""
+    return errno.ECONNREFUSED if is_abstract(name) else errno.EPROTOTYPE
 
 
 def socketpair(kind: int, flags: int, creds: Creds) -> tuple[UnixSocket, UnixSocket]:

@@ -17,6 +17,7 @@ static struct inotify_event *next_event(int fd, char *buf, size_t size)
 int main(void)
 {
 	char buf[4096] __attribute__((aligned(8)));
+	unlink("/tmp/new-file");
 	int f = open("/tmp/watched.log", O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	CHECK(f >= 0);
 	int in = inotify_init1(IN_CLOEXEC);

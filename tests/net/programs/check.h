@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Set when a test runs the program on the host, to check its expectations against Linux itself. */
+#define NATIVE (getenv("KVMSANDBOX_TEST_NATIVE") != NULL)
+
 #define CHECK(cond)                                                                    \
 	do {                                                                           \
 		if (!(cond)) {                                                         \

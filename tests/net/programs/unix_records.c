@@ -29,6 +29,8 @@ int main(void)
 	struct sockaddr_un a = {.sun_family = AF_UNIX}, b = {.sun_family = AF_UNIX}, from;
 	strcpy(a.sun_path, "/tmp/dgram-a");
 	strcpy(b.sun_path, "/tmp/dgram-b");
+	unlink(a.sun_path);
+	unlink(b.sun_path);
 	int sa = socket(AF_UNIX, SOCK_DGRAM, 0), sb = socket(AF_UNIX, SOCK_DGRAM, 0);
 	CHECK(bind(sa, (struct sockaddr *)&a, sizeof(a)) == 0);
 	CHECK(bind(sb, (struct sockaddr *)&b, sizeof(b)) == 0);
@@ -60,7 +62,7 @@ int main(void)
 	CHECK(send(s[1], "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE);
 
 	/* Families other than AF_UNIX are not served; unknown types are refused. */
-	CHECK(socket(AF_INET, SOCK_STREAM, 0) == -1 && errno == EAFNOSUPPORT);
+	CHECK(NATIVE || (socket(AF_INET, SOCK_STREAM, 0) == -1 && errno == EAFNOSUPPORT));
 	CHECK(socket(AF_UNIX, 77, 0) == -1);
 	printf("unix_records ok\n");
 	return 0;
