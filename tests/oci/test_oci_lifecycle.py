@@ -81,12 +81,23 @@ def reap(pid: int, timeout: float = 10) -> int:
     """Exit code of a process that became our child (we are its subreaper)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            raise AssertionError(f"pid {pid} is not our child: {_status_line(pid, 'PPid')}") from None
         if done:
             code = os.waitstatus_to_exitcode(status)
             return code if code >= 0 else 128 - code
         time.sleep(0.01)
     raise TimeoutError(f"pid {pid} did not exit")
+
+
+def _status_line(pid: int, key: str) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((line.strip() for line in f if line.startswith(key + ":")), "?")
+    except OSError:
+        return "gone"
 
 
 @pytest.fixture
