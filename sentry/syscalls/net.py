@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from collections.abc import Callable
 
 from sentry.errors import Errno
 from sentry.net import cmsg, sockaddr
@@ -30,6 +31,10 @@ UIO_MAXIOV = 1024
 MAX_OPTLEN = 4096
 _INT = struct.Struct("<i")
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")
+_MMSGHDR_SIZE = _MSGHDR.size + 8  # struct mmsghdr: the msghdr, unsigned msg_len, padding
+_UINT = struct.Struct("<I")
+_TIMESPEC = struct.Struct("<qq")
+MSG_DONTWAIT, MSG_WAITFORONE = 0x40, 0x10000
 
 
 # --- argument helpers ---------------------------------------------------------------
@@ -265,8 +270,10 @@ def _iovecs(task, iov: int, count: int) -> list[tuple[int, int]]:
 
 
 def sys_sendmsg(task, fd, msg, flags) -> int:
-    sock = _socket(task, fd)
-    flags = _send_flags(flags)
+    return _sendmsg(task, _socket(task, fd), msg, _send_flags(flags))
+
+
+def _sendmsg(task, sock: UnixSocket, msg: int, flags: int) -> int:
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(task.mm.copy_in(msg, _MSGHDR.size))
     vecs = _iovecs(task, iov, iovlen)
     total = _payload_limit(sock, sum(length for _, length in vecs))
@@ -286,8 +293,10 @@ def sys_sendmsg(task, fd, msg, flags) -> int:
 
 
 def sys_recvmsg(task, fd, msg, flags) -> int:
-    sock = _socket(task, fd)
-    flags = _recv_flags(flags)
+    return _recvmsg(task, _socket(task, fd), msg, _recv_flags(flags))
+
+
+def _recvmsg(task, sock: UnixSocket, msg: int, flags: int) -> int:
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(task.mm.copy_in(msg, _MSGHDR.size))
     vecs = _iovecs(task, iov, iovlen)
     if s32(namelen) < 0:
@@ -322,3 +331,36 @@ def sys_recvmsg(task, fd, msg, flags) -> int:
     header = _MSGHDR.pack(name, len(sender) if name else 0, iov, iovlen, control, len(control_out), out_flags)
     task.mm.copy_out(msg, header)
     return got.size if flags & MSG_TRUNC and sock.kind != SOCK_STREAM else len(got.data)
+
+
+def _each_mmsghdr(task, msgvec: int, vlen: int, flags: int, one: Callable[[int, int], int]) -> int:
+    """sendmmsg/recvmmsg: one(msghdr address, flags) per entry, msg_len written back; the count done,
+    or the first error when nothing was done (a later error stops the batch, as Linux)."""
+    count = min(u32(vlen), UIO_MAXIOV)
+    done = 0
+    for i in range(count):
+        entry = msgvec + i * _MMSGHDR_SIZE
+        try:
+            n = one(entry, flags if done == 0 or not flags & MSG_WAITFORONE else flags | MSG_DONTWAIT)
+        except Errno:
+            if done == 0:
+                raise
+            break
+        task.mm.copy_out(entry + _MSGHDR.size, _UINT.pack(n))
+        done += 1
+    return done
+
+
+def sys_sendmmsg(task, fd, msgvec, vlen, flags) -> int:
+    sock = _socket(task, fd)
+    return _each_mmsghdr(task, msgvec, vlen, _send_flags(flags), lambda m, f: _sendmsg(task, sock, m, f))
+
+
+def sys_recvmmsg(task, fd, msgvec, vlen, flags, timeout) -> int:
+    sock = _socket(task, fd)
+    flags = _recv_flags(flags)
+    if timeout:
+        sec, nsec = _TIMESPEC.unpack(task.mm.copy_in(timeout, _TIMESPEC.size))
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            raise Errno(errno.EINVAL)
+    return _each_mmsghdr(task, msgvec, vlen, flags, lambda m, f: _recvmsg(task, sock, m, f))

@@ -487,7 +487,7 @@ _ROWS: tuple[tuple[int, str, str, str], ...] = (
     (296, "pwritev", F, "Fully Supported."),
     (297, "rt_tgsigqueueinfo", F, "Fully Supported."),
     (298, "perf_event_open", U, "Not implemented; returns ENOSYS."),
-    (299, "recvmmsg", U, "Not implemented; returns ENOSYS."),
+    (299, "recvmmsg", P, "AF_UNIX only; the timeout is validated but not applied (MSG_WAITFORONE is)."),
     (300, "fanotify_init", U, "Not implemented; returns ENOSYS."),
     (301, "fanotify_mark", U, "Not implemented; returns ENOSYS."),
     (
@@ -500,7 +500,7 @@ _ROWS: tuple[tuple[int, str, str, str], ...] = (
     (304, "open_by_handle_at", U, "Not implemented; returns ENOSYS."),
     (305, "clock_adjtime", P, "Setting the clock returns EPERM."),
     (306, "syncfs", P, "Supported where the VFS supports the operation."),
-    (307, "sendmmsg", U, "Not implemented; returns ENOSYS."),
+    (307, "sendmmsg", P, "AF_UNIX only."),
     (308, "setns", U, "Not implemented; returns ENOSYS."),
     (309, "getcpu", F, "Fully Supported."),
     (310, "process_vm_readv", U, "Not implemented; returns ENOSYS."),

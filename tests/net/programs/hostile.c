@@ -135,7 +135,7 @@ int main(void)
 		SYS_getpeername, SYS_setsockopt, SYS_getsockopt, SYS_epoll_create1, SYS_epoll_ctl,
 		SYS_epoll_wait, SYS_epoll_pwait, SYS_eventfd2, SYS_timerfd_create, SYS_timerfd_settime,
 		SYS_timerfd_gettime, SYS_signalfd4, SYS_inotify_init1, SYS_inotify_add_watch,
-		SYS_inotify_rm_watch, SYS_read, SYS_write, SYS_ioctl,
+		SYS_inotify_rm_watch, SYS_read, SYS_write, SYS_ioctl, SYS_sendmmsg, SYS_recvmmsg,
 	};
 	const int ncalls = sizeof(calls) / sizeof(calls[0]);
 	int done = 0;

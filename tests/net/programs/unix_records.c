@@ -25,6 +25,21 @@ int main(void)
 	CHECK(recvmsg(d[1], &msg, 0) == 5 && (msg.msg_flags & MSG_TRUNC));
 	CHECK(recv(d[1], buf, sizeof(buf), MSG_DONTWAIT) == -1 && errno == EAGAIN);
 
+	/* sendmmsg/recvmmsg: a batch of datagrams, each length written back. */
+	struct mmsghdr out[3], in[3];
+	struct iovec oiov[3], iiov[3];
+	char ibuf[3][8];
+	const char *words[3] = {"a", "bb", "ccc"};
+	for (int i = 0; i < 3; i++) {
+		oiov[i] = (struct iovec){(void *)words[i], strlen(words[i])};
+		iiov[i] = (struct iovec){ibuf[i], sizeof(ibuf[i])};
+		out[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &oiov[i], .msg_iovlen = 1}};
+		in[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iiov[i], .msg_iovlen = 1}};
+	}
+	CHECK(sendmmsg(d[0], out, 3, 0) == 3 && out[2].msg_len == 3);
+	CHECK(recvmmsg(d[1], in, 3, MSG_WAITFORONE, NULL) == 3);
+	CHECK(in[0].msg_len == 1 && in[1].msg_len == 2 && in[2].msg_len == 3 && memcmp(ibuf[2], "ccc", 3) == 0);
+
 	/* Named datagram sockets: sendto a path, recvfrom reports the sender's name. */
 	struct sockaddr_un a = {.sun_family = AF_UNIX}, b = {.sun_family = AF_UNIX}, from;
 	strcpy(a.sun_path, "/tmp/dgram-a");
