@@ -17,7 +17,8 @@ from bootstrap import procinfo
 from bootstrap.backend import ProcessInfo
 from bootstrap.control import ControlClient
 from bootstrap.errors import OCIError
-from bootstrap.state import ContainerState, NotFound, StateStore
+from bootstrap.hooks import run_hooks
+from bootstrap.state import ContainerState, NotFound, StateStore, oci_state
 
 # How long delete waits for a SIGKILLed sandbox process to be gone.
 KILL_WAIT_S = 5.0
@@ -38,6 +39,7 @@ def start(store: StateStore, container_id: str) -> None:
             client.start()
         state.status = "running"
         store.save(state)
+        run_hooks("poststart", state.hooks.get("poststart", []), oci_state(store, state), fatal=False)
 
 
 def kill(
@@ -108,6 +110,7 @@ def delete(store: StateStore, container_id: str, *, force: bool = False) -> None
             if status not in ("stopped", "created") and not force:
                 raise OCIError(f"cannot delete container {container_id!r} that is {status}: use --force")
             kill_sandbox(state)
+            run_hooks("poststop", state.hooks.get("poststop", []), oci_state(store, state), fatal=False)
             store.remove(container_id)
     except NotFound:
         if not force:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,9 +18,12 @@ import sys
 
 from bootstrap import console, procinfo
 from bootstrap.errors import OCIError
+from bootstrap.hooks import IN_CONTAINER, run_hooks
 from bootstrap.sandbox_process import SandboxConfig
 from bootstrap.spec import load_bundle
-from bootstrap.state import ContainerState, StateStore, validate_id
+from bootstrap.state import ContainerState, StateStore, oci_state, validate_id
+
+log = logging.getLogger("kvmsandbox")
 
 
 def create_container(
@@ -37,6 +41,7 @@ def create_container(
     flags = dict(flags or {})
     state = ContainerState.new(container_id, spec.bundle, spec.root.path, spec.annotations)
     state.flags = flags
+    state.hooks = {kind: [h.to_json() for h in hooks] for kind, hooks in spec.hooks.items()}
     store.create(state)
     proc = None
     try:
@@ -57,6 +62,12 @@ def create_container(
                 os.close(stdio[0])
             state.pid = proc.pid
             state.pid_start = procinfo.start_time(proc.pid) or 0
+            store.save(state)
+            for kind in ("createRuntime", "prestart"):
+                run_hooks(kind, state.hooks.get(kind, []), oci_state(store, state), fatal=True)
+            for kind in IN_CONTAINER:
+                if state.hooks.get(kind):
+                    log.warning("%s hooks are not run: they would run inside the sandbox", kind)
             state.status = "created"
             store.save(state)
             if pid_file:

@@ -17,6 +17,7 @@ from typing import Any
 
 from bootstrap import capabilities
 from bootstrap.errors import SpecError
+from bootstrap.hooks import Hook, parse_hooks
 
 # Namespace types from the runtime spec's config-linux.md.
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -137,6 +138,7 @@ class Spec:
     mounts: tuple[Mount, ...] = ()
     linux: Linux = dataclasses.field(default_factory=Linux)
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    hooks: dict[str, tuple[Hook, ...]] = dataclasses.field(default_factory=dict)
 
 
 def load_bundle(bundle: str) -> Spec:
@@ -176,6 +178,7 @@ def parse_spec(obj: object, bundle: str) -> Spec:
         mounts=tuple(_mount(m, f"mounts[{i}]") for i, m in enumerate(_list(top.get("mounts"), "mounts"))),
         linux=_linux(top.get("linux"), "linux"),
         annotations=_string_map(top.get("annotations"), "annotations"),
+        hooks=parse_hooks(top.get("hooks")),
     )
 
 

@@ -55,6 +55,7 @@ class ContainerState:
     pid_start: int = 0  # its /proc start time, against pid reuse
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
     flags: dict[str, Any] = dataclasses.field(default_factory=dict)  # global flags at create
+    hooks: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)  # the spec's, by kind
 
     @staticmethod
     def new(container_id: str, bundle: str, rootfs: str, annotations: dict[str, str]) -> ContainerState:

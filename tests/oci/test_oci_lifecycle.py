@@ -296,3 +296,43 @@ def test_list(rt, tmp_path) -> None:
     assert rt("list").stdout.split()[:6] == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     rt("delete", "l1")
     assert reap(int((tmp_path / "pid").read_text())) == 137
+
+
+def _hook(script: str) -> dict:
+    return {"path": "/bin/sh", "args": ["sh", "-c", script]}
+
+
+def test_hooks_run_in_order_with_the_state_on_stdin(rt, tmp_path) -> None:
+    bundle = make_bundle(tmp_path, ["sleep"])
+    config = json.loads((tmp_path / "bundle" / "config.json").read_text())
+    log = tmp_path / "hooks.log"
+    config["hooks"] = {
+        kind: [_hook(f'echo "{kind}$n $(cat)" >> {log}'.replace("$n", str(n))) for n in (1, 2)]
+        for kind in ("createRuntime", "prestart", "poststart", "poststop")
+    }
+    (tmp_path / "bundle" / "config.json").write_text(json.dumps(config))
+    assert rt.create("h1", bundle, "--pid-file", str(tmp_path / "pid")).returncode == 0
+    rt("start", "h1")
+    rt("kill", "h1", "KILL")
+    reap(int((tmp_path / "pid").read_text()))
+    assert rt("delete", "h1").returncode == 0
+    lines = log.read_text().splitlines()
+    kinds = [line.split(" ", 1)[0] for line in lines]
+    assert kinds == [
+        f"{k}{n}" for k in ("createRuntime", "prestart", "poststart", "poststop") for n in (1, 2)
+    ]
+    states = [json.loads(line.split(" ", 1)[1]) for line in lines]
+    assert [s["status"] for s in states[::2]] == ["creating", "creating", "running", "stopped"]
+    assert all(s["id"] == "h1" and s["bundle"] == bundle for s in states)
+
+
+def test_a_failing_prestart_hook_fails_create_and_cleans_up(rt, tmp_path) -> None:
+    bundle = make_bundle(tmp_path, ["sleep"])
+    config = json.loads((tmp_path / "bundle" / "config.json").read_text())
+    config["hooks"] = {"prestart": [_hook("echo broken >&2; exit 4")]}
+    (tmp_path / "bundle" / "config.json").write_text(json.dumps(config))
+    result = rt.create("h2", bundle, "--pid-file", str(tmp_path / "pid"))
+    assert result.returncode == 1
+    assert "prestart hook /bin/sh: exit status 4: broken" in result.stderr
+    assert rt.leftovers() == [] and not (tmp_path / "pid").exists()
+    assert not any(str(tmp_path) in _cmdline(p) for p in os.listdir("/proc") if p.isdigit())

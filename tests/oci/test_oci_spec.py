@@ -149,6 +149,9 @@ def test_unknown_namespace(tmp_path) -> None:
         ({"linux__namespaces": [{"type": "pid"}, {"type": "pid"}]}, "linux.namespaces[1].type"),
         ({"linux__uidMappings": [{"containerID": 0, "hostID": 0, "size": 1}]}, "linux.uidMappings"),
         ({"linux__resources": []}, "linux.resources"),
+        ({"hooks": {"prestart": [{"path": "relative"}]}}, "hooks.prestart[0].path"),
+        ({"hooks": {"prestart": [{"path": "/x", "timeout": 0}]}}, "hooks.prestart[0].timeout"),
+        ({"hooks": {"preboot": []}}, "hooks.preboot"),
     ],
 )
 def test_malformed_fields_are_named(tmp_path, changes: dict, field: str) -> None:
