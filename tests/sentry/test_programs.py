@@ -69,3 +69,8 @@ def test_kill_interrupts_a_spinning_process(sandbox_run, program, threads):
     script = f"{spin} {threads} & busybox sleep 0.2; kill -TERM $!; wait $!; echo status=$?"
     r = sandbox_run(["/bin/busybox", "sh", "-c", script])
     assert (r.code, r.out) == (0, "status=143\n")
+
+
+def test_fork_inherits_and_exec_resets_fpu_state(sandbox_run, program):
+    r = sandbox_run([program("fpufork")])
+    assert (r.code, r.out) == (0, "bad_fork=0 bad_exec=0\n")

@@ -18,9 +18,17 @@ int main(void)
 	int reaped = 0, status;
 	pid_t pid;
 	while ((pid = wait(&status)) > 0) {
+		int known = 0;
 		for (int i = 0; i < 50; i++)
-			if (pids[i] == pid && WIFEXITED(status) && WEXITSTATUS(status) == i)
-				seen[i]++;
+			if (pids[i] == pid) {
+				known = 1;
+				if (WIFEXITED(status) && WEXITSTATUS(status) == i)
+					seen[i]++;
+				else
+					printf("child %d (pid %d): status %#x\n", i, pid, status);
+			}
+		if (!known)
+			printf("unknown pid %d\n", pid);
 		reaped++;
 	}
 	int ok = reaped == 50;
