@@ -36,6 +36,11 @@ def start(store: StateStore, container_id: str) -> None:
         if status != "created":
             raise OCIError(f"cannot start a container that is {status}")
         with _client(store, state) as client:
+            try:
+                run_hooks("prestart", state.hooks.get("prestart", []), oci_state(store, state), fatal=True)
+            except OCIError:
+                client.signal(signal.SIGKILL)  # the spec: stop the container; delete comes next
+                raise
             client.start()
         state.status = "running"
         store.save(state)

@@ -1,8 +1,10 @@
 """OCI lifecycle hooks, run on the host as runc and runsc run them.
 
-`prestart` and `createRuntime` run at the end of `create` (a failure fails
-the create, which then cleans up); `poststart` after `start` and `poststop`
-at `delete` (failures are logged, as the spec says, and the rest go on).
+`createRuntime` runs at the end of `create` (a failure fails the create,
+which then cleans up); `prestart` when `start` is called, before the
+process runs (a failure stops the container and fails the start);
+`poststart` after `start` and `poststop` at `delete` (failures are logged,
+as the spec says, and the rest go on).
 Each hook gets the container's state JSON on stdin. `createContainer` and
 `startContainer` would have to run inside the container, that is inside the
 Sentry, which runs no host programs; they are accepted and logged as skipped.

@@ -63,8 +63,9 @@ def create_container(
             state.pid = proc.pid
             state.pid_start = procinfo.start_time(proc.pid) or 0
             store.save(state)
-            for kind in ("createRuntime", "prestart"):
-                run_hooks(kind, state.hooks.get(kind, []), oci_state(store, state), fatal=True)
+            run_hooks(
+                "createRuntime", state.hooks.get("createRuntime", []), oci_state(store, state), fatal=True
+            )
             for kind in IN_CONTAINER:
                 if state.hooks.get(kind):
                     log.warning("%s hooks are not run: they would run inside the sandbox", kind)

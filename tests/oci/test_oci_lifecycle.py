@@ -322,17 +322,31 @@ def test_hooks_run_in_order_with_the_state_on_stdin(rt, tmp_path) -> None:
         f"{k}{n}" for k in ("createRuntime", "prestart", "poststart", "poststop") for n in (1, 2)
     ]
     states = [json.loads(line.split(" ", 1)[1]) for line in lines]
-    assert [s["status"] for s in states[::2]] == ["creating", "creating", "running", "stopped"]
+    assert [s["status"] for s in states[::2]] == ["creating", "created", "running", "stopped"]
     assert all(s["id"] == "h1" and s["bundle"] == bundle for s in states)
 
 
-def test_a_failing_prestart_hook_fails_create_and_cleans_up(rt, tmp_path) -> None:
+def test_a_failing_prestart_hook_stops_the_container(rt, tmp_path) -> None:
     bundle = make_bundle(tmp_path, ["sleep"])
     config = json.loads((tmp_path / "bundle" / "config.json").read_text())
     config["hooks"] = {"prestart": [_hook("echo broken >&2; exit 4")]}
     (tmp_path / "bundle" / "config.json").write_text(json.dumps(config))
-    result = rt.create("h2", bundle, "--pid-file", str(tmp_path / "pid"))
+    assert rt.create("h2", bundle, "--pid-file", str(tmp_path / "pid")).returncode == 0
+    result = rt("start", "h2")
     assert result.returncode == 1
     assert "prestart hook /bin/sh: exit status 4: broken" in result.stderr
+    assert reap(int((tmp_path / "pid").read_text())) == 137
+    assert rt("delete", "h2").returncode == 0
+    assert rt.leftovers() == []
+
+
+def test_a_failing_create_runtime_hook_fails_create_and_cleans_up(rt, tmp_path) -> None:
+    bundle = make_bundle(tmp_path, ["sleep"])
+    config = json.loads((tmp_path / "bundle" / "config.json").read_text())
+    config["hooks"] = {"createRuntime": [_hook("echo broken >&2; exit 4")]}
+    (tmp_path / "bundle" / "config.json").write_text(json.dumps(config))
+    result = rt.create("h3", bundle, "--pid-file", str(tmp_path / "pid"))
+    assert result.returncode == 1
+    assert "createRuntime hook /bin/sh: exit status 4: broken" in result.stderr
     assert rt.leftovers() == [] and not (tmp_path / "pid").exists()
     assert not any(str(tmp_path) in _cmdline(p) for p in os.listdir("/proc") if p.isdigit())
