@@ -17,8 +17,11 @@ from gofer.client import GoferClient
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def start(root_dir: str) -> tuple[subprocess.Popen, GoferClient]:
-    """Spawn `python -m gofer` serving root_dir over a fresh SOCK_SEQPACKET pair."""
+def start(root_dir: str, *, writable: bool = False) -> tuple[subprocess.Popen, GoferClient]:
+    """Spawn `python -m gofer` serving root_dir over a fresh SOCK_SEQPACKET pair.
+
+    Read-only unless writable: under the default overlay the host tree is only ever read.
+    """
     if not os.path.isdir(root_dir):
         raise NotADirectoryError(errno.ENOTDIR, "gofer root is not a directory", root_dir)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -28,7 +31,8 @@ def start(root_dir: str) -> tuple[subprocess.Popen, GoferClient]:
     )
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gofer", "--root", root_dir, "--sock-fd", str(theirs.fileno())],
+            [sys.executable, "-m", "gofer", "--root", root_dir, "--sock-fd", str(theirs.fileno())]
+            + (["--writable"] if writable else []),
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             close_fds=True,

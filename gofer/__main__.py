@@ -28,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="gofer")
     parser.add_argument("--root", required=True)
     parser.add_argument("--sock-fd", type=int, required=True)
+    parser.add_argument("--writable", action="store_true", help="serve writes (--overlay2=none)")
     args = parser.parse_args()
     sock = socket.socket(fileno=args.sock_fd)
     # Whatever else was inherited is not ours to use.
@@ -36,7 +37,9 @@ def main() -> None:
     # Every node the Sentry walks holds an O_PATH fd here.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    serve(sock, confine(args.root))
+    # Modes the Sentry asks for are the modes host files get.
+    os.umask(0)
+    serve(sock, confine(args.root), writable=args.writable)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The gofer's request loop: serves one host directory tree, read-only.
+"""The gofer's request loop: serves one host directory tree, read-only or writable.
 
 Confinement comes from never resolving a path on the host. Every node is
 reached one name at a time from the root fd with openat(O_PATH|O_NOFOLLOW)
@@ -9,6 +9,8 @@ at the root; a symlink is returned as a node of its own (the
 Sentry reads it with ReadLink and resolves it inside the sandbox), and
 walking "through" it, like through any non-directory, is ENOTDIR. Only regular files and directories are
 ever opened for I/O, so host devices, FIFOs and sockets stay out of reach.
+Writes (gofer.writes) keep the same rules, and a read-only server (the
+overlay's lower layer) refuses every one of them with EROFS.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import itertools
 import os
 import socket
 import stat
-import weakref
-from dataclasses import dataclass, field
 
 from gofer import gofer_pb2 as pb
 from gofer import wire
+from gofer.nodes import Node, stat_message
+from gofer.writes import WriteOps
 
 # Entries per ReadDir page: 256 names of at most 255 bytes fit one packet.
 READDIR_PAGE = 256
@@ -38,57 +40,16 @@ _DT = {
 }
 
 
-@dataclass(eq=False)
-class Node:
-    """A file under the root.
-
-    Directories are held open with O_PATH (their fd closes when no id or child
-    refers to them); other files are named by (parent fd, name) and re-checked
-    by inode number when opened, so a tree of many files costs few gofer fds.
-    """
-
-    fd: int | None
-    parent: Node | None
-    name: bytes
-    st: os.stat_result = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if self.fd is not None:
-            weakref.finalize(self, os.close, self.fd)
-
-    def fresh_stat(self) -> os.stat_result:
-        if self.fd is not None:
-            return os.fstat(self.fd)
-        return os.stat(self.name, dir_fd=self.parent.fd, follow_symlinks=False)
-
-
-def stat_message(st: os.stat_result) -> pb.Stat:
-    return pb.Stat(
-        mode=st.st_mode,
-        ino=st.st_ino,
-        dev=st.st_dev,
-        nlink=st.st_nlink,
-        uid=st.st_uid,
-        gid=st.st_gid,
-        rdev=st.st_rdev,
-        size=st.st_size,
-        blksize=st.st_blksize,
-        blocks=st.st_blocks,
-        atime_ns=st.st_atime_ns,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
-    )
-
-
 def _check_name(name: bytes) -> None:
     if not name or b"/" in name or b"\0" in name or len(name) > 255:
         raise OSError(errno.EINVAL, "bad name")
 
 
-class Server:
+class Server(WriteOps):
     """Node table and operations for one connection."""
 
-    def __init__(self, root_fd: int) -> None:
+    def __init__(self, root_fd: int, writable: bool = False) -> None:
+        self.writable = writable
         root = Node(root_fd, None, b"/", os.fstat(root_fd))
         if not stat.S_ISDIR(root.st.st_mode):
             raise NotADirectoryError(errno.ENOTDIR, "gofer root is not a directory")
@@ -131,13 +92,23 @@ class Server:
         return pb.Response(stat=pb.StatResponse(stat=stat_message(node.st)))
 
     def _open_host(self, node: Node, flags: int) -> int:
-        """Reopen a node for reading; refuses anything but regular files and directories."""
-        if flags & os.O_ACCMODE != os.O_RDONLY or flags & (os.O_CREAT | os.O_TRUNC):
-            raise OSError(errno.EROFS, "read-only")
+        """Reopen a node for I/O; refuses anything but regular files and directories.
+
+        Only the access mode, O_TRUNC and O_APPEND of flags are honoured; creating is Create's job.
+        """
+        accmode = flags & os.O_ACCMODE
+        writing = accmode != os.O_RDONLY or flags & (os.O_TRUNC | os.O_CREAT)
+        if writing:
+            self._writing()
+        if accmode == os.O_ACCMODE or flags & os.O_CREAT:
+            raise OSError(errno.EINVAL, "bad open flags")
         mode = node.st.st_mode
-        base = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+        if writing and stat.S_ISDIR(mode):
+            raise OSError(errno.EISDIR, "directory")
+        base = accmode | (flags & (os.O_TRUNC | os.O_APPEND))
+        base |= os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
         if stat.S_ISDIR(mode) and node.fd is not None:
-            fd = os.open(".", base | os.O_DIRECTORY, dir_fd=node.fd)
+            fd = os.open(".", os.O_RDONLY | base | os.O_DIRECTORY, dir_fd=node.fd)
         elif stat.S_ISREG(mode) and node.parent is not None:
             if flags & os.O_DIRECTORY:
                 raise OSError(errno.ENOTDIR, "not a directory")
@@ -196,6 +167,16 @@ class Server:
                 "readlink": self.readlink,
                 "readdir": self.readdir,
                 "close": self.close,
+                "create": self.create,
+                "mkdir": self.mkdir,
+                "symlink": self.symlink,
+                "link": self.link,
+                "unlink": self.unlink,
+                "rename": self.rename,
+                "setattr": self.setattr,
+                "fsync": self.fsync,
+                "statfs": self.statfs,
+                "xattr": self.xattr,
             }.get(op)
             if handler is None:
                 return pb.Response(errno=errno.ENOSYS), []
@@ -204,9 +185,9 @@ class Server:
             return pb.Response(errno=e.errno or errno.EIO), []
 
 
-def serve(sock: socket.socket, root_fd: int) -> None:
+def serve(sock: socket.socket, root_fd: int, writable: bool = False) -> None:
     """Answer requests until the Sentry closes its end."""
-    server = Server(root_fd)
+    server = Server(root_fd, writable)
     while True:
         try:
             got = wire.recv(sock, pb.Request)
