@@ -24,6 +24,11 @@ from collections.abc import Iterator
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from debian_root import debian_root  # noqa: E402  (the cached bookworm root, a session fixture)
+
+__all__ = ["debian_root"]
 BUSYBOX = "/bin/busybox"
 
 
@@ -218,3 +223,10 @@ def dockerd(e2e_dir: str, rootfs: str) -> Iterator[Dockerd]:
     daemon.import_image(rootfs, "bb:latest")
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def debian_image(dockerd: Dockerd, debian_root: str) -> str:
+    """The Debian root (minbase + python3) as the image `deb`."""
+    dockerd.import_image(debian_root, "deb:latest")
+    return "deb"

@@ -87,6 +87,16 @@ def test_top_lists_something(dockerd, app) -> None:
     assert lines[0].split()[:2] == ["UID", "PID"] and len(lines) >= 2
 
 
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [(["ls", "-la", "/"], "bin -> usr/bin"), (["python3", "-c", "print(1)"], "1\n")],
+)
+def test_debian_image(dockerd, runtime, debian_image, command: list[str], expected: str) -> None:
+    result = dockerd.docker("run", "--rm", f"--runtime={runtime}", debian_image, *command, check=False)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+
+
 @NO_EXEC
 def test_exec(dockerd, app) -> None:
     assert dockerd.docker("exec", app, "echo", "exec hi", check=False).stdout == "exec hi\n"
