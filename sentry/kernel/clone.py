@@ -34,6 +34,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_IO = 0x80000000
+MAX_TASKS = 4096  # threads in one sandbox: each is a host thread
 NAMESPACES = (
     CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
 )
@@ -76,6 +77,8 @@ def clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int, t
     if tls and flags & CLONE_SETTLS and not tls < 1 << 47:
         raise Errno(errno.EPERM)
     kernel = task.kernel
+    if len(kernel.tasks) >= MAX_TASKS:
+        raise Errno(errno.EAGAIN)
     if flags & CLONE_VM:
         mm = task.mm
         with kernel.lock:

@@ -154,6 +154,9 @@ class SigInfo:
         return cls(signo, SI_TIMER, 0, struct.pack("<iiQ", timer_id, overrun, value))
 
 
+MAX_QUEUED = 1024  # real-time signals queued per number (RLIMIT_SIGPENDING's role)
+
+
 class Pending:
     """Pending signals: standard signals coalesce, real-time ones queue."""
 
@@ -167,6 +170,8 @@ class Pending:
         """Queue `info`; False if a standard signal of that number was already pending."""
         signo = info.signo
         if signo < SIGRTMIN and self.mask & bit(signo):
+            return False
+        if len(self.queues.get(signo, ())) >= MAX_QUEUED:
             return False
         self.queues.setdefault(signo, []).append(info)
         self.mask |= bit(signo)

@@ -30,6 +30,7 @@ FAULT_AROUND = 32  # pages populated or mapped per fault (aligned window), to cu
 CACHED_FAULT_AROUND = 256  # for page-cached files (executables): no copying, so a wider window
 STACK_GUARD_GAP = 256 * PAGE_SIZE
 DEFAULT_STACK_LIMIT = 8 << 20
+MAX_MAP_COUNT = 65530  # Linux's vm.max_map_count default
 
 
 def page_up(value: int) -> int:
@@ -82,6 +83,9 @@ class MM:
         return self.vmas[i] if i < len(self.vmas) else None
 
     def _insert(self, vma: VMA) -> None:
+        if len(self.vmas) >= MAX_MAP_COUNT:
+            vma.drop()
+            raise Errno(errno.ENOMEM)
         i = bisect.bisect_left(self._starts, vma.start)
         self.vmas.insert(i, vma)
         self._merge()
@@ -100,6 +104,8 @@ class MM:
     def _split_at(self, addr: int) -> None:
         vma = self.find_vma(addr)
         if vma is not None and vma.start < addr:
+            if len(self.vmas) >= MAX_MAP_COUNT:
+                raise Errno(errno.ENOMEM)
             upper = vma.split(addr)
             self.vmas.insert(self.vmas.index(vma) + 1, upper)
             self._reindex()
