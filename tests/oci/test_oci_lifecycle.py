@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -101,8 +102,11 @@ def _status_line(pid: int, key: str) -> str:
 
 
 @pytest.fixture
-def rt(tmp_path) -> Runtime:
-    return Runtime(tmp_path)
+def rt(tmp_path) -> Iterator[Runtime]:
+    runtime = Runtime(tmp_path)
+    yield runtime
+    for cid in runtime.leftovers():  # a failed test leaves its sandbox running otherwise
+        runtime("delete", "--force", cid)
 
 
 def test_create_start_exec_kill_delete(rt, tmp_path) -> None:
