@@ -54,6 +54,13 @@ static void *wait_on_a(void *arg)
 	return arg;
 }
 
+static void *spin_forever(void *arg)
+{
+	for (volatile unsigned long i = 0;; i++)
+		;
+	return arg;
+}
+
 static pthread_mutex_t robust;
 static void *die_holding(void *arg) { pthread_mutex_lock(&robust); return arg; }
 
@@ -213,6 +220,22 @@ int main(void)
 	CHECK(kill(-pid, SIGTERM) == 0);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
 	CHECK(waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD);
+
+	/* A multithreaded process stops and continues as a whole. */
+	pid = fork();
+	if (pid == 0) {
+		pthread_t t3;
+		for (int i = 0; i < 3; i++)
+			pthread_create(&t3, NULL, spin_forever, NULL);
+		spin_forever(NULL);
+	}
+	usleep(50000);
+	CHECK(kill(pid, SIGSTOP) == 0);
+	CHECK(waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status));
+	CHECK(kill(pid, SIGCONT) == 0);
+	CHECK(waitpid(pid, &status, WCONTINUED) == pid && WIFCONTINUED(status));
+	CHECK(kill(pid, SIGKILL) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
 	/* execve from a multithreaded process replaces all threads. */
 	pid = fork();
