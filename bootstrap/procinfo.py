@@ -42,6 +42,16 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
+def usage(pid: int) -> tuple[int, int]:
+    """(CPU time in ns, resident bytes) of a live process; (0, 0) once it is gone."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0, 0
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    rss_pages = int(fields[21])
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK"), rss_pages * os.sysconf("SC_PAGE_SIZE")
+
+
 def is_alive(pid: int, started: int) -> bool:
     """Whether `pid` is still the process that started at `started`."""
     return pid > 0 and start_time(pid) == started

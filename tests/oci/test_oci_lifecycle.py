@@ -148,6 +148,9 @@ def test_create_start_exec_kill_delete(rt, tmp_path) -> None:
     assert rt("resume", "c1").returncode == 0
     events = json.loads(rt("events", "--stats", "c1").stdout)
     assert events["type"] == "stats" and events["data"]["pids"] == {"current": 1}
+    assert (
+        events["data"]["cpu"]["usage"]["total"] > 0 and events["data"]["memory"]["usage"]["usage"] > 1 << 20
+    )
 
     assert rt("kill", "c1", "USR1").returncode == 0  # handled: not a kill
     assert rt.state("c1")["status"] == "running"
