@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 
-from bootstrap import console, procinfo
+from bootstrap import console, namespaces, procinfo
 from bootstrap.errors import OCIError
 from bootstrap.hooks import IN_CONTAINER, run_hooks
 from bootstrap.sandbox_process import SandboxConfig
@@ -57,7 +57,8 @@ def create_container(
                 file_access=str(flags.get("file_access", "exclusive")),
                 debug_log=flags.get("debug_log"),  # type: ignore[arg-type]
             )
-            proc = _spawn(config, stdio)
+            with namespaces.pid_namespace_for_children(spec):
+                proc = _spawn(config, stdio)
             if stdio[0] != 0:
                 os.close(stdio[0])
             state.pid = proc.pid

@@ -1,25 +1,44 @@
-"""Host namespaces for the sandbox process, from `--network` and the spec.
+"""Host namespaces of the sandbox process, as the spec's linux.namespaces ask.
 
-The container's own namespaces (pid, uts, ipc, mount as the app sees them)
-are the Sentry's; these host ones only shrink what the sandbox process (and
-the gofer it starts) can reach on the host: a private mount table, no host
-SysV IPC, its own hostname, and, unless `--network=host` passes sockets
-through, a network namespace with nothing but a down loopback, or the one
-the spec names by path (a pod's, under CRI).
+What the app sees (its pids, hostname, mounts, IPC) is the Sentry's own
+emulation whatever happens here; these are the host namespaces the sandbox
+process, its gofer and platform helpers live in, so that host tools and the
+OCI validation suite find what the spec asked for: a namespace listed without
+a path is new, one with a path is joined, one not listed is the caller's.
+The network namespace also follows `--network`: `host` keeps the caller's
+(host sockets are passed through), anything else takes the spec's.
+
+pid is special: unshare(CLONE_NEWPID) applies to children, so `create`
+spawns the sandbox process inside `pid_namespace_for_children()`; the sandbox
+process is then pid 1 of its namespace, and when it dies (even by kill -9)
+the kernel kills everything left in it, the gofer included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+from collections.abc import Iterator
 
 from bootstrap.errors import OCIError
 from bootstrap.spec import Spec
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+
+# Unshared (or joined) by the sandbox process itself, in this order.
+_OWN = {
+    "mount": CLONE_NEWNS,
+    "ipc": CLONE_NEWIPC,
+    "uts": CLONE_NEWUTS,
+    "network": CLONE_NEWNET,
+    "cgroup": CLONE_NEWCGROUP,
+}
 
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
@@ -32,29 +51,56 @@ def _fail(what: str) -> OCIError:
 
 
 def enter(spec: Spec, network: str) -> None:
-    """Unshare (or join) the sandbox process's host namespaces; nothing without root (rootless)."""
+    """In the sandbox process: unshare or join its namespaces; nothing without root (rootless)."""
     if os.geteuid() != 0:
         return
-    flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
-    netns = spec.linux.namespace("network")
-    join_path = netns.path if network != "host" and netns is not None else ""
-    if network != "host" and not join_path:
-        flags |= CLONE_NEWNET
-    if _libc.unshare(flags) != 0:
+    flags = 0
+    joins = []
+    for kind, flag in _OWN.items():
+        ns = spec.linux.namespace(kind)
+        if ns is None or (kind == "network" and network == "host"):
+            continue
+        if ns.path:
+            joins.append((ns.path, flag, kind))
+        else:
+            flags |= flag
+    if flags and _libc.unshare(flags) != 0:
         raise _fail(f"unshare(0x{flags:x})")
-    if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+    if flags & CLONE_NEWNS and _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         raise _fail("making / private in the sandbox mount namespace")
-    if join_path:
-        _join_network(join_path)
+    for path, flag, kind in joins:
+        _join(path, flag, kind)
 
 
-def _join_network(path: str) -> None:
+@contextlib.contextmanager
+def pid_namespace_for_children(spec: Spec) -> Iterator[None]:
+    """In `create`: processes started inside the block are in the spec's pid namespace."""
+    ns = spec.linux.namespace("pid")
+    if ns is None or os.geteuid() != 0:
+        yield
+        return
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if ns.path:
+            _join(ns.path, CLONE_NEWPID, "pid")
+        elif _libc.unshare(CLONE_NEWPID) != 0:
+            raise _fail("unshare(CLONE_NEWPID)")
+        try:
+            yield
+        finally:
+            if _libc.setns(own, CLONE_NEWPID) != 0:
+                raise _fail("returning to our pid namespace")
+    finally:
+        os.close(own)
+
+
+def _join(path: str, flag: int, kind: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise OCIError(f"linux.namespaces: network path {path}: {e.strerror}") from None
+        raise OCIError(f"linux.namespaces: {kind} path {path}: {e.strerror}") from None
     try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            raise _fail(f"joining network namespace {path}")
+        if _libc.setns(fd, flag) != 0:
+            raise _fail(f"joining {kind} namespace {path}")
     finally:
         os.close(fd)

@@ -122,6 +122,7 @@ def test_create_start_exec_kill_delete(rt, tmp_path) -> None:
         status = dict(line.split(":\t", 1) for line in f.read().splitlines())
     assert status["CapEff"].strip() == status["CapBnd"].strip() == "0000000000000000"
     assert status["NoNewPrivs"].strip() == "1"
+    assert status["NSpid"].split() == [str(sandbox_pid), "1"]  # init of the spec's new pid namespace
     assert rt("start", "c1").returncode == 1  # once only
 
     assert json.loads(rt("ps", "--format", "json", "c1").stdout) == [sandbox_pid]
