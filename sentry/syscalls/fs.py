@@ -16,9 +16,11 @@ from sentry.errors import Errno
 from sentry.syscalls.args import s32, s64, u32
 from sentry.syscalls.fsargs import at_location, get_file, parent_at, read_path, resolve_at
 from sentry.vfs.dirent import pack_dirent, pack_dirent64
+from sentry.vfs.fs.gofer import GoferFilesystem
+from sentry.vfs.fs.overlay import OverlayFilesystem
 from sentry.vfs.fs.tmpfs import TmpFilesystem
 from sentry.vfs.mount import Location, path_of
-from sentry.vfs.permissions import W_OK, X_OK, check_access
+from sentry.vfs.permissions import W_OK, X_OK, check_access, is_owner
 from sentry.vfs.vfs import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 
 AT_NO_AUTOMOUNT = 0x800
@@ -28,12 +30,15 @@ AT_STATX_SYNC_TYPE = 0x6000
 STATX__RESERVED = 0x80000000
 RENAME_NOREPLACE = 1
 CAP_CHOWN = 0
-CAP_FOWNER = 3
+CAP_FSETID = 4
 CAP_SYS_CHROOT = 18
 AT_SYMLINK_FOLLOW = 0x400
 XATTR_NAME_MAX = 255
 # statfs f_type values.
-FS_MAGIC = {"tmpfs": 0x01021994, "devtmpfs": 0x01021994, "proc": 0x9FA0, "9p": 0x01021997}
+FS_MAGIC = {
+    "tmpfs": 0x01021994, "devtmpfs": 0x01021994, "proc": 0x9FA0, "9p": 0x01021997,
+    "overlay": 0x794C7630, "sysfs": 0x62656572,
+}  # fmt: skip
 
 
 def _vfs(task):
@@ -100,16 +105,23 @@ def sys_statx(task, dirfd, pathname, flags, mask, statxbuf) -> int:
 
 
 def _statfs_bytes(loc: Location) -> bytes:
-    """struct statfs; tmpfs reports its size budget, other filesystems zero blocks."""
+    """struct statfs: tmpfs and the overlay report their size budget, a written-through gofer
+    root the host's numbers, other filesystems zero blocks."""
     fs = loc.mount.fs
     magic = FS_MAGIC.get(fs.name, 0x01021994)
     flags = 1 if loc.mount.readonly else 0  # ST_RDONLY
-    blocks = free = 0
-    if isinstance(fs, TmpFilesystem):
-        blocks, free = fs.budget // 4096, max(0, fs.budget - fs.used) // 4096
+    blocks = free = files = ffree = 0
+    bsize = 4096
+    budget = fs.upper if isinstance(fs, OverlayFilesystem) else fs
+    if isinstance(budget, TmpFilesystem):
+        blocks, free = budget.budget // 4096, max(0, budget.budget - budget.used) // 4096
+    elif isinstance(fs, GoferFilesystem):
+        host = loc.inode.statfs()
+        bsize, blocks, free, files, ffree = host.bsize, host.blocks, host.bavail, host.files, host.ffree
     return struct.pack(
-        "<qqqqqqqiiqqq4q", magic, 4096, blocks, free, free, 0, 0, fs.dev, 0, 255, 4096, flags, 0, 0, 0, 0
-    )
+        "<qqqqqqqiiqqq4q", magic, bsize, blocks, free, free, files, ffree, fs.dev, 0, 255, bsize, flags,
+        0, 0, 0, 0,
+    )  # fmt: skip
 
 
 def sys_statfs(task, pathname, buf) -> int:
@@ -285,11 +297,16 @@ def sys_symlink(task, target, linkpath) -> int:
 
 def _chmod(task, loc: Location, mode: int) -> int:
     st = loc.inode.stat()
-    if task.creds.fsuid != st.uid and not task.creds.has_cap(CAP_FOWNER):
+    if not is_owner(task, st):
         raise Errno(errno.EPERM)
     if loc.mount.readonly:
         raise Errno(errno.EROFS)
-    loc.inode.chmod(u32(mode) & 0o7777)
+    mode = u32(mode) & 0o7777
+    creds = task.creds
+    foreign_group = st.gid != creds.fsgid and st.gid not in creds.groups
+    if not stat.S_ISDIR(st.mode) and foreign_group and not creds.has_cap(CAP_FSETID):
+        mode &= ~stat.S_ISGID  # as Linux: setgid only for a group you are in
+    loc.inode.chmod(mode)
     return 0
 
 
@@ -356,7 +373,7 @@ def _utime(task, addr: int) -> tuple[int | None, int | None]:
 def _set_times(task, loc: Location, atime: int | None, mtime: int | None, explicit: bool) -> int:
     """Owner (or CAP_FOWNER) may set any times; anyone who can write may set them to now."""
     st = loc.inode.stat()
-    if task.creds.fsuid != st.uid and not task.creds.has_cap(CAP_FOWNER):
+    if not is_owner(task, st):
         if explicit:
             raise Errno(errno.EPERM)
         check_access(task, st, W_OK)

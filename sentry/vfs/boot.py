@@ -1,6 +1,6 @@
 """Building a sandbox's VFS: the mount tree every process starts with.
 
-/          gofer-backed container root (read-only for now)
+/          overlay: tmpfs upper over the read-only gofer root (overlay=False: the gofer root, written through)
 /dev       devfs, with /dev/shm a tmpfs
 /proc      procfs
 /tmp       tmpfs
@@ -16,6 +16,7 @@ from sentry.vfs.fs.anon import HOSTFS
 from sentry.vfs.fs.dev import make_devfs
 from sentry.vfs.fs.gofer import GoferFilesystem
 from sentry.vfs.fs.host import HostFile, HostInode
+from sentry.vfs.fs.overlay import OverlayFilesystem
 from sentry.vfs.fs.proc import make_procfs
 from sentry.vfs.fs.tmpfs import TmpFilesystem
 from sentry.vfs.fscontext import FSContext
@@ -23,14 +24,26 @@ from sentry.vfs.mount import Location
 from sentry.vfs.vfs import VFS
 
 
-def make_vfs(root_dir: str, gofer_client: GoferClient, stdio_fds: tuple[int, ...] = (0, 1, 2)) -> VFS:
+def make_vfs(
+    root_dir: str,
+    gofer_client: GoferClient,
+    stdio_fds: tuple[int, ...] = (0, 1, 2),
+    *,
+    overlay: bool = True,
+) -> VFS:
     """The VFS for a gofer serving root_dir; stdio_fds are the host fds the app's 0, 1, 2 wrap.
 
+    overlay: the root is a tmpfs-backed overlay over the gofer (runsc's --overlay2=root:memory;
+    start the gofer read-only); False: the gofer root itself, changes reaching the host
+    (--overlay2=none; start the gofer with writable=True).
     Once the kernel exists, set `vfs.procfs.kernel = kernel` so /proc can list processes.
     """
     gofer_fs = GoferFilesystem(gofer_client)
-    vfs = VFS(gofer_fs, gofer_fs.root_inode(), source=root_dir)
-    vfs.root.mount.readonly = True
+    if overlay:
+        overlay_fs = OverlayFilesystem(gofer_fs.root_inode())
+        vfs = VFS(overlay_fs, overlay_fs.root, source="overlay")
+    else:
+        vfs = VFS(gofer_fs, gofer_fs.root_inode(), source=root_dir)
 
     stdio_fds = tuple(fd for fd in stdio_fds if _is_open(fd))
     ttys = [fd for fd in stdio_fds if os.isatty(fd)]

@@ -22,7 +22,7 @@ from sentry.vfs.file import FileDescription, PathFile
 from sentry.vfs.fs.tmpfs import TmpFile, TmpFilesystem
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location, Mount, path_of
-from sentry.vfs.permissions import R_OK, W_OK, X_OK, check_access
+from sentry.vfs.permissions import R_OK, W_OK, X_OK, check_access, check_sticky
 
 if TYPE_CHECKING:
     from sentry.vfs.fs.proc import ProcFilesystem
@@ -205,6 +205,9 @@ class VFS:
         """openat(2) minus the fd: resolution, O_CREAT/O_EXCL/O_TRUNC, permission checks."""
         if flags & os.O_TMPFILE == os.O_TMPFILE:
             raise Errno(errno.EOPNOTSUPP)
+        if flags & os.O_DIRECT:
+            # As tmpfs: no filesystem here can bypass a page cache it does not have.
+            raise Errno(errno.EINVAL)
         follow = not flags & (os.O_NOFOLLOW | os.O_EXCL)
         if flags & os.O_CREAT:
             if flags & os.O_DIRECTORY:
@@ -318,6 +321,7 @@ class VFS:
         if victim.dentry is victim.mount.root:
             raise Errno(errno.EBUSY)
         self._writable_dir(task, parent)
+        check_sticky(task, parent.inode.stat(), victim.inode.stat())
         if directory:
             parent.inode.rmdir(name)
         else:
@@ -329,8 +333,20 @@ class VFS:
             raise Errno(errno.EXDEV)
         if {old_name, new_name} & {b".", b".."}:
             raise Errno(errno.EBUSY)
-        self.step(old, old_name)
+        moving = self.step(old, old_name)
+        if moving.dentry is moving.mount.root:
+            raise Errno(errno.EBUSY)
         self._writable_dir(task, old)
         self._writable_dir(task, new)
+        check_sticky(task, old.inode.stat(), moving.inode.stat())
+        try:
+            replaced = self.step(new, new_name)
+        except Errno as e:
+            if e.code != errno.ENOENT:
+                raise
+        else:
+            if replaced.dentry is replaced.mount.root:
+                raise Errno(errno.EBUSY)
+            check_sticky(task, new.inode.stat(), replaced.inode.stat())
         old.inode.rename(old_name, new.inode, new_name)
         old.dentry.move(old_name, new.dentry, new_name)

@@ -70,5 +70,5 @@ def test_stat_and_mountinfo(sandbox):
     assert stat_lines[0].startswith("cpu ") and stat_lines[1].startswith("cpu0 ")
     info = cat(task, b"/proc/self/mountinfo").decode().splitlines()
     root_line = info[0].split()
-    assert root_line[4] == "/" and root_line[5].startswith("ro") and "9p" in root_line
+    assert root_line[4] == "/" and root_line[5].startswith("rw") and "overlay" in root_line
     assert any(line.split()[4] == "/tmp" for line in info)

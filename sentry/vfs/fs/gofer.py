@@ -1,9 +1,12 @@
 """The gofer-backed filesystem: the container root, served by the gofer process.
 
-Read-only in this issue. Inodes name gofer nodes; attributes are cached from
-the walk (nothing else changes the tree while the sandbox runs). Opening a
-regular file asks the gofer for a host fd once, then every read is a plain
-os.pread on it in the Sentry, with no gofer round trip.
+Inodes name gofer nodes; attributes are cached from the walk (nothing else
+changes the tree while the sandbox runs) and replaced by the gofer's answer
+to every change. Opening a regular file asks the gofer for a host fd once,
+then every read and write is a plain os.pread/os.pwrite on it in the Sentry,
+with no gofer round trip. Under the default overlay this filesystem is only
+the read-only lower layer (its gofer refuses writes); with --overlay2=none it
+is the root itself and its changes reach the host directory.
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ class GoferFilesystem(Filesystem):
             return GoferInode(self, ROOT_NODE, self.client.stat(ROOT_NODE))
 
 
+def _from_wire(st: WireStat, dev: int) -> Stat:
+    return Stat(
+        mode=st.mode, ino=st.ino, dev=dev, nlink=st.nlink, uid=st.uid, gid=st.gid,
+        rdev=st.rdev, size=st.size, blksize=st.blksize, blocks=st.blocks,
+        atime_ns=st.atime_ns, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
+    )  # fmt: skip
+
+
 class GoferInode(Inode):
     """A gofer node. Inodes learnt from a directory listing start without one: their
     attributes came with the listing, and the Walk that names them on the gofer side
@@ -66,11 +77,7 @@ class GoferInode(Inode):
         self._node = node
         self._parent = parent
         self._name = name
-        self._stat = Stat(
-            mode=st.mode, ino=st.ino, dev=fs.dev, nlink=st.nlink, uid=st.uid, gid=st.gid,
-            rdev=st.rdev, size=st.size, blksize=st.blksize, blocks=st.blocks,
-            atime_ns=st.atime_ns, mtime_ns=st.mtime_ns, ctime_ns=st.ctime_ns,
-        )  # fmt: skip
+        self._stat = _from_wire(st, fs.dev)
         self._target: bytes | None = None
         # Attributes of children from the last listing, not yet looked up.
         self._listed: dict[bytes, WireStat] = {}
@@ -124,8 +131,93 @@ class GoferInode(Inode):
         if self.is_dir():
             return DirectoryFile(loc, flags)
         with gofer_errors():
-            host_fd = self.fs.client.open(self.node, os.O_RDONLY)
+            host_fd = self.fs.client.open(self.node, flags & os.O_ACCMODE)
         return GoferFile(loc, flags, host_fd)
+
+    def contents(self) -> bytes:
+        """The whole file, read through a fresh host fd (the overlay's copy-up)."""
+        with gofer_errors():
+            fd = self.fs.client.open(self.node, os.O_RDONLY)
+        try:
+            chunks = []
+            while chunk := os.pread(fd, 1 << 20, sum(map(len, chunks))):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    # --- changes (--overlay2=none; a read-only gofer answers EROFS) -------------------
+    def _child(self, made: tuple[int, WireStat]) -> GoferInode:
+        self._listed.clear()
+        return GoferInode(self.fs, made[0], made[1])
+
+    def create(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        with gofer_errors():
+            return self._child(self.fs.client.create(self.node, name, mode, uid, gid))
+
+    def mkdir(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        with gofer_errors():
+            return self._child(self.fs.client.mkdir(self.node, name, mode, uid, gid))
+
+    def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
+        with gofer_errors():
+            return self._child(self.fs.client.symlink(self.node, name, target, uid, gid))
+
+    def link(self, name: bytes, target: Inode) -> None:
+        if not isinstance(target, GoferInode) or target.fs is not self.fs:
+            raise Errno(errno.EXDEV)
+        with gofer_errors():
+            self._child(self.fs.client.link(self.node, name, target.node))
+
+    def mkfifo(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        # The gofer opens only regular files and directories: a host FIFO could never be used.
+        raise Errno(errno.EPERM)
+
+    def unlink(self, name: bytes) -> None:
+        with gofer_errors():
+            self.fs.client.unlink(self.node, name)
+        self._listed.clear()
+
+    def rmdir(self, name: bytes) -> None:
+        with gofer_errors():
+            self.fs.client.unlink(self.node, name, directory=True)
+        self._listed.clear()
+
+    def rename(self, name: bytes, new_dir: Inode, new_name: bytes) -> None:
+        if not isinstance(new_dir, GoferInode) or new_dir.fs is not self.fs:
+            raise Errno(errno.EXDEV)
+        with gofer_errors():
+            self.fs.client.rename(self.node, name, new_dir.node, new_name)
+        self._listed.clear()
+        new_dir._listed.clear()
+
+    def _setattr(self, **fields) -> None:
+        with gofer_errors():
+            self._stat = _from_wire(self.fs.client.setattr(self.node, **fields), self.fs.dev)
+
+    def truncate(self, size: int) -> None:
+        if size < 0:
+            raise Errno(errno.EINVAL)
+        self._setattr(size=size)
+
+    def chmod(self, mode: int) -> None:
+        self._setattr(mode=mode & 0o7777)
+
+    def chown(self, uid: int, gid: int) -> None:
+        self._setattr(uid=uid, gid=gid)
+
+    def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:
+        times = {"atime_ns": atime_ns, "mtime_ns": mtime_ns}
+        self._setattr(**{k: v for k, v in times.items() if v is not None})
+
+    def fsync(self) -> None:
+        with gofer_errors():
+            self.fs.client.fsync(self.node)
+
+    def statfs(self):
+        """The host filesystem's numbers (gofer.gofer_pb2.StatFSResponse)."""
+        with gofer_errors():
+            return self.fs.client.statfs(self.node)
 
 
 class GoferFile(SeekableFile):
@@ -140,7 +232,13 @@ class GoferFile(SeekableFile):
             return os.pread(fd, min(count, MAX_RW), offset)
 
     def pwrite(self, task, data: bytes, offset: int) -> int:
-        raise Errno(errno.EBADF)
+        if not self.writable:
+            raise Errno(errno.EBADF)
+        with gofer_errors(), self.host_fd.use() as fd:
+            n = os.pwrite(fd, data[:MAX_RW], offset)
+            # Later stat()s by path see the new size without asking the gofer.
+            self.loc.inode.refresh(os.fstat(fd))
+        return n
 
     def size(self) -> int:
         return self.stat().size
