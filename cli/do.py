@@ -1,9 +1,10 @@
 """`kvmsandbox do`: run a command in a throwaway sandbox whose root is the host / (or --root-dir).
 
-Like runsc's `do` test helper: the root is read-only through the gofer with
-a writable tmpfs /tmp, stdio is connected, the caller's environment and
-working directory are passed, and the exit status is the command's
-(128+signo if a signal killed it).
+Like runsc's `do` test helper: the root is the host tree under a memory
+overlay (writes stay in the sandbox; the global --overlay2=none writes
+through the gofer to the host instead) with a tmpfs /tmp, stdio is
+connected, the caller's environment and working directory are passed, and
+the exit status is the command's (128+signo if a signal killed it).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def do_command(
     here = os.getcwd()
     cwd = "/" + os.path.relpath(here, root) if root == "/" or here.startswith(root + "/") else "/"
     sys.stdout.flush()
-    sandbox = Sandbox(platform_name, root, hostname=hostname)
+    overlay2 = getattr(ctx.obj, "overlay2", "root:memory") if ctx.obj is not None else "root:memory"
+    sandbox = Sandbox(platform_name, root, hostname=hostname, overlay2=overlay2)
     try:
         code = sandbox.run(list(command), env, cwd=os.path.normpath(cwd))
     finally:

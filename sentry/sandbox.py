@@ -37,12 +37,16 @@ class Sandbox:
         root_dir: str = "/",
         stdio: tuple[int, int, int] = (0, 1, 2),
         hostname: str = "kvmsandbox",
+        overlay2: str = "root:memory",
     ) -> None:
+        """overlay2: runsc's flag; "none" writes through the gofer to root_dir, anything else
+        gives the root a memory-backed overlay (the host directory is never written)."""
         self.stdio = stdio
         self.platform = platforms.create(platform)
         try:
-            self.gofer_proc, self.gofer = gofer.start(root_dir)
-            self.vfs = make_vfs(root_dir, self.gofer, stdio_fds=stdio)
+            overlay = overlay2 != "none"
+            self.gofer_proc, self.gofer = gofer.start(root_dir, writable=not overlay)
+            self.vfs = make_vfs(root_dir, self.gofer, stdio_fds=stdio, overlay=overlay)
             self.kernel = Kernel(self.platform, self.vfs, hostname)
             self.vfs.procfs.kernel = self.kernel
         except BaseException:
