@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PAGE_FAULT_VECTOR = 14
 
 
 class Task:
@@ -200,13 +201,18 @@ class Task:
 
     def handle_fault(self, event: Fault) -> None:
         """Demand paging and COW first; anything else becomes a synchronous signal."""
-        if event.signo == sig.SIGSEGV and self.mm.handle_fault(event.addr, event.access):
+        page_fault = event.signo == sig.SIGSEGV and (
+            event.vector == PAGE_FAULT_VECTOR or event.si_code in (sig.SEGV_MAPERR, sig.SEGV_ACCERR)
+        )
+        if page_fault and self.mm.handle_fault(event.addr, event.access):
             return
         self.fault_info = (max(event.vector, 0), event.error_code, event.addr)
         code = event.si_code
-        if event.signo == sig.SIGSEGV and code not in (sig.SEGV_MAPERR, sig.SEGV_ACCERR):
+        if page_fault and code not in (sig.SEGV_MAPERR, sig.SEGV_ACCERR):
             code = sig.SEGV_ACCERR if self.mm.find_vma(event.addr) else sig.SEGV_MAPERR
-        self.kernel.signals.force(self, SigInfo.fault(event.signo, code, event.addr))
+        # Other SIGSEGVs (#GP: a privileged or non-canonical access) get SI_KERNEL and no address, as on Linux.
+        addr = event.addr if page_fault or event.signo != sig.SIGSEGV else 0
+        self.kernel.signals.force(self, SigInfo.fault(event.signo, code, addr))
 
     def __repr__(self) -> str:
         return f"<Task {self.tid} of {self.tg.pid} {self.comm!r}>"

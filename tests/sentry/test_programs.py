@@ -74,3 +74,8 @@ def test_kill_interrupts_a_spinning_process(sandbox_run, program, threads):
 def test_fork_inherits_and_exec_resets_fpu_state(sandbox_run, program):
     r = sandbox_run([program("fpufork")])
     assert (r.code, r.out) == (0, "bad_fork=0 bad_exec=0\n")
+
+
+def test_general_protection_fault_is_sigsegv_si_kernel(sandbox_run, program):
+    r = sandbox_run([program("gp")])
+    assert (r.code, r.out) == (0, "sig 11 code 0x80 addr (nil)\n")
