@@ -210,7 +210,7 @@ class Task:
         code = event.si_code
         if page_fault and code not in (sig.SEGV_MAPERR, sig.SEGV_ACCERR):
             code = sig.SEGV_ACCERR if self.mm.find_vma(event.addr) else sig.SEGV_MAPERR
-        # Other SIGSEGVs (#GP: a privileged or non-canonical access) get SI_KERNEL and no address, as on Linux.
+        # Any other SIGSEGV (#GP) gets SI_KERNEL and no address, as on Linux.
         addr = event.addr if page_fault or event.signo != sig.SIGSEGV else 0
         self.kernel.signals.force(self, SigInfo.fault(event.signo, code, addr))
 
