@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Any
 
 from bootstrap import capabilities
@@ -41,6 +42,9 @@ RLIMIT_TYPES = (
     "RLIMIT_SIGPENDING",
     "RLIMIT_STACK",
 )
+
+# Semantic versions of runtime-spec 1.x, with Docker's and containerd's "-dev" style suffixes.
+_VERSION_RE = re.compile(r"^1\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
 
 _MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to the kernel, so it is no valid id.
 _MAX_U64 = 2**64 - 1
@@ -165,6 +169,8 @@ def parse_spec(obj: object, bundle: str) -> Spec:
     """Validate a decoded config.json for the bundle directory it came from."""
     top = _object(obj, "config.json")
     version = _string(top.get("ociVersion"), "ociVersion", required=True)
+    if not _VERSION_RE.match(version):
+        raise SpecError("ociVersion", f"{version!r} is not a 1.x runtime-spec version (like 1.0.2)")
     if "process" not in top:
         raise SpecError("process", "is required")
     root = _root(top.get("root"), bundle)

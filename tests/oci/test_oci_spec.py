@@ -127,6 +127,8 @@ def test_unknown_namespace(tmp_path) -> None:
     ("changes", "field"),
     [
         ({"ociVersion": None}, "ociVersion"),
+        ({"ociVersion": "invalid"}, "ociVersion"),
+        ({"ociVersion": "2.0.0"}, "ociVersion"),
         ({"process": None}, "process"),
         ({"root": None}, "root"),
         ({"root": "rootfs"}, "root"),
@@ -156,6 +158,11 @@ def test_unknown_namespace(tmp_path) -> None:
 )
 def test_malformed_fields_are_named(tmp_path, changes: dict, field: str) -> None:
     assert field_error(tmp_path, spec_with(**changes)) == field
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0-rc.1"])
+def test_versions_docker_and_containerd_send(tmp_path, version: str) -> None:
+    assert load_bundle(bundle(tmp_path, spec_with(ociVersion=version))).oci_version == version
 
 
 def test_top_level_not_an_object(tmp_path) -> None:
