@@ -17,7 +17,7 @@ from sentry.vfs.fs.dev import make_devfs
 from sentry.vfs.fs.gofer import GoferFilesystem
 from sentry.vfs.fs.host import HostFile, HostInode
 from sentry.vfs.fs.overlay import OverlayFilesystem
-from sentry.vfs.fs.proc import make_procfs
+from sentry.vfs.fs.proc import make_procfs, make_sysfs
 from sentry.vfs.fs.tmpfs import TmpFilesystem
 from sentry.vfs.fscontext import FSContext
 from sentry.vfs.mount import Location
@@ -66,6 +66,8 @@ def make_vfs(
     vfs.mount_path(b"/dev/shm", shm, shm.new_root(), source="shm")
     vfs.procfs, proc_root = make_procfs(vfs)
     vfs.mount_path(b"/proc", vfs.procfs, proc_root, source="proc")
+    sys_fs, sys_root = make_sysfs(vfs)
+    vfs.mount_path(b"/sys", sys_fs, sys_root, readonly=True, source="sysfs")
     tmp = TmpFilesystem()
     vfs.mount_path(b"/tmp", tmp, tmp.new_root(), source="tmpfs")
     return vfs

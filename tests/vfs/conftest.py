@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from vfs_fake_task import FakeKernel, FakeTask
@@ -44,3 +45,10 @@ def sandbox(rootfs):
     proc.wait(timeout=10)
     os.close(r)
     os.close(w)
+
+
+# Real programs on every platform: tests/sentry's runner and tests/net's builder, not copies.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "net"))
+from sandbox_fixtures import cprogram, platform_name, sandbox_run  # noqa: E402
+
+__all__ = ["cprogram", "platform_name", "sandbox_run"]

@@ -1,5 +1,6 @@
-"""A minimal procfs: /proc/self, /proc/<pid>/{cmdline,comm,environ,exe,cwd,root,fd/,maps,status,stat,mounts}
-and /proc/{cpuinfo,meminfo,uptime,version,loadavg,mounts,filesystems}.
+"""procfs: /proc/self, /proc/thread-self, /proc/<pid>/{cmdline,comm,environ,exe,cwd,root,fd/,fdinfo/,maps,
+smaps,mem,limits,status,stat,statm,mounts,mountinfo,task/}, /proc/{cpuinfo,meminfo,uptime,version,loadavg,
+stat,mounts,filesystems,sys/}; and sysfs's few files (make_sysfs), built from the same generated-file pieces.
 
 Contents are generated when a file is opened, from the process information
 the kernel provides (see sentry/CONTRACT.md, "procfs"): nothing here is
@@ -17,6 +18,9 @@ from collections.abc import Callable
 from sentry.errors import Errno
 from sentry.vfs.dirent import DT_DIR, DT_LNK, DT_REG, DirEntry
 from sentry.vfs.file import DirectoryFile, FileDescription, SeekableFile
+from sentry.vfs.fs import proc_text
+from sentry.vfs.fs.proc_mem import MemFile, check_attach
+from sentry.vfs.fs.proc_sys import SYSCTLS, SYSFS, tree
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location, path_of
 from sentry.vfs.stat import Stat
@@ -192,9 +196,39 @@ def make_procfs(vfs) -> tuple[ProcFilesystem, Directory]:
         b"version": static("version", lambda: KERNEL_VERSION),
         b"loadavg": static("loadavg", lambda: b"0.00 0.00 0.00 0/0 0\n"),
         b"stat": static("stat", lambda: system_stat(fs)),
-        b"filesystems": static("filesystems", lambda: b"nodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\n"),
+        b"filesystems": static("filesystems", lambda: FILESYSTEMS),
+        b"thread-self": lambda: Link(
+            fs, ("thread-self",), lambda task: b"%d/task/%d" % (task.tg.pid, task.tid)
+        ),
+        b"sys": lambda: static_tree(fs, ("sys",), tree(SYSCTLS), lambda gen: gen(fs.kernel)),
     }
     return fs, RootDirectory(fs, ("root",), entries)
+
+
+FILESYSTEMS = b"".join(
+    b"nodev\t%s\n" % name for name in (b"sysfs", b"tmpfs", b"proc", b"devtmpfs", b"devpts", b"overlay", b"9p")
+)
+
+
+def static_tree(fs: ProcFilesystem, key: tuple, node: dict, text: Callable) -> Directory:
+    """A directory of generated files from nested dicts (see proc_sys.tree); text(leaf) is a file's line."""
+    entries: dict[bytes, Callable[[], Inode]] = {}
+    for name, value in node.items():
+        sub = (*key, name)
+        if isinstance(value, dict):
+            entries[name.encode()] = lambda sub=sub, value=value: static_tree(fs, sub, value, text)
+        else:
+            entries[name.encode()] = lambda sub=sub, value=value: GeneratedFile(
+                fs, sub, lambda: (text(value) + "\n").encode()
+            )
+    return Directory(fs, key, entries)
+
+
+def make_sysfs(vfs) -> tuple[ProcFilesystem, Directory]:
+    """/sys: just the CPU topology files glibc and Python count processors with."""
+    fs = ProcFilesystem(vfs)
+    fs.name = "sysfs"
+    return fs, static_tree(fs, ("sys",), tree(SYSFS), lambda gen: gen())
 
 
 def main_task(tg):
@@ -217,9 +251,22 @@ def process_dir(fs: ProcFilesystem, tg) -> Directory:
     def loc_link(name: str, where: Callable[[], Location]) -> Callable[[], Inode]:
         return lambda: Link(fs, ("pid", pid, name), lambda task: path_of(where(), task.fs.root), where)
 
+    def guarded(name: str, generate: Callable[[], bytes], descendants_only: bool) -> Callable[[], Inode]:
+        """Generated at open, after the ptrace access check (Linux's environ and mem rules)."""
+        return lambda: GuardedFile(fs, ("pid", pid, name), tg, generate, descendants_only)
+
     entries: dict[bytes, Callable[[], Inode]] = {
         b"cmdline": gen("cmdline", tg.cmdline),
-        b"environ": gen("environ", tg.environ),
+        b"environ": guarded("environ", tg.environ, False),
+        b"mem": lambda: MemInode(fs, ("pid", pid, "mem"), tg),
+        b"smaps": guarded("smaps", lambda: proc_text.smaps(leader().mm.maps_text()), False),
+        b"limits": gen("limits", lambda: proc_text.limits(tg.rlimits)),
+        b"statm": gen("statm", lambda: b"0 0 0 0 0 0 0\n"),
+        b"fdinfo": lambda: FdDirectory(fs, tg, info=True),
+        b"task": lambda: TaskDirectory(fs, tg),
+        b"loginuid": gen("loginuid", lambda: b"4294967295"),
+        b"oom_score_adj": gen("oom_score_adj", lambda: b"0\n"),
+        b"cgroup": gen("cgroup", lambda: b"0::/\n"),
         b"comm": gen("comm", lambda: leader().comm.encode()[:15] + b"\n"),
         b"maps": gen("maps", lambda: leader().mm.maps_text().encode()),
         b"status": gen("status", lambda: status(tg)),
@@ -245,20 +292,83 @@ def owned_by(tg, factory: Callable[[], ProcInode]) -> Callable[[], ProcInode]:
     return make
 
 
-class FdDirectory(ProcInode):
-    """/proc/<pid>/fd: one magic link per open fd."""
+class GuardedFile(GeneratedFile):
+    """A generated file only a process allowed to ptrace the owner may open."""
+
+    def __init__(
+        self, fs: ProcFilesystem, key: tuple, tg, generate: Callable[[], bytes], descendants_only: bool
+    ):
+        super().__init__(fs, key, generate)
+        self._mode = stat.S_IFREG | 0o400
+        self.tg = tg
+        self.descendants_only = descendants_only
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        check_attach(task, self.tg, descendants_only=self.descendants_only)
+        return super().open(task, loc, flags)
+
+
+class MemInode(ProcInode):
+    """/proc/<pid>/mem (sentry/vfs/fs/proc_mem.py has the rule)."""
+
+    def __init__(self, fs: ProcFilesystem, key: tuple, tg) -> None:
+        super().__init__(fs, key, stat.S_IFREG | 0o600)
+        self.tg = tg
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        check_attach(task, self.tg)
+        return MemFile(loc, flags, self.tg)
+
+
+class TaskDirectory(ProcInode):
+    """/proc/<pid>/task: one directory per thread (the process's files, as seen from that thread)."""
 
     def __init__(self, fs: ProcFilesystem, tg) -> None:
-        super().__init__(fs, ("pid", tg.pid, "fd"), stat.S_IFDIR | 0o500)
+        super().__init__(fs, ("pid", tg.pid, "task"), stat.S_IFDIR | 0o555)
         self.tg = tg
+        self.owner = tg
+
+    def _tids(self) -> list[int]:
+        return [t.tid for t in self.tg.tasks()]
+
+    def lookup(self, name: bytes) -> Inode:
+        if not name.isdigit() or int(name) not in self._tids():
+            raise Errno(errno.ENOENT)
+        return process_dir(self.fs, self.tg)
+
+    def listdir(self) -> list[DirEntry]:
+        return [DirEntry(b"%d" % tid, self.fs.ino(("tid", self.tg.pid, tid)), DT_DIR) for tid in self._tids()]
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        return DirectoryFile(loc, flags)
+
+
+class FdDirectory(ProcInode):
+    """/proc/<pid>/fd: one magic link per open fd; with info=True, /proc/<pid>/fdinfo: one file per fd."""
+
+    def __init__(self, fs: ProcFilesystem, tg, info: bool = False) -> None:
+        super().__init__(fs, ("pid", tg.pid, "fdinfo" if info else "fd"), stat.S_IFDIR | 0o500)
+        self.tg = tg
+        self.info = info
 
     def lookup(self, name: bytes) -> Inode:
         if not name.isdigit():
             raise Errno(errno.ENOENT)
+        fds = main_task(self.tg).fds
         try:
-            file = main_task(self.tg).fds.get(int(name))
+            file = fds.get(int(name))
+            cloexec = fds.get_cloexec(int(name))
         except Errno:
             raise Errno(errno.ENOENT) from None
+        if self.info:
+            mount_ids = {id(m): n for n, m in enumerate(self.fs.vfs.mounts(), start=1)}
+            generated = GeneratedFile(
+                self.fs,
+                ("pid", self.tg.pid, "fdinfo", int(name)),
+                lambda: proc_text.fdinfo(file, cloexec, mount_ids.get(id(file.loc.mount), 0)),
+            )
+            generated.owner = self.tg
+            return generated
         link = Link(
             self.fs,
             ("pid", self.tg.pid, "fd", int(name)),
@@ -270,8 +380,9 @@ class FdDirectory(ProcInode):
 
     def listdir(self) -> list[DirEntry]:
         pid = self.tg.pid
+        kind, dtype = ("fdinfo", DT_REG) if self.info else ("fd", DT_LNK)
         return [
-            DirEntry(b"%d" % fd, self.fs.ino(("pid", pid, "fd", fd)), DT_LNK)
+            DirEntry(b"%d" % fd, self.fs.ino(("pid", pid, kind, fd)), dtype)
             for fd in main_task(self.tg).fds.fds()
         ]
 
@@ -287,7 +398,9 @@ def status(tg) -> bytes:
         f"PPid:\t{tg.parent_pid()}\nTracerPid:\t0\n"
         f"Uid:\t{c.ruid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.rgid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
         f"FDSize:\t{task.fds.max_fds}\nGroups:\t{' '.join(map(str, c.groups))}\n"
-        f"Threads:\t{len(tg.tasks())}\nCapEff:\t{c.cap_effective:016x}\n"
+        f"Threads:\t{len(tg.tasks())}\nCapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
+        f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\nCapAmb:\t{0:016x}\n"
+        f"Seccomp:\t0\nCpus_allowed_list:\t{proc_text.cpu_list()}\nMems_allowed_list:\t0\n"
     ).encode()
 
 

@@ -1,0 +1,2 @@
+/* The shared CHECK macro (tests/net/programs/check.h). */
+#include "../../net/programs/check.h"
