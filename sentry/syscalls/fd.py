@@ -12,16 +12,16 @@ import struct
 
 from sentry.errors import Errno
 from sentry.syscalls.args import s32, s64, u32
+from sentry.syscalls.filelocks import LOCK_COMMANDS, fcntl_lock, flock
 from sentry.syscalls.fsargs import IO_CHUNK, get_file, io_count
 from sentry.vfs.file import MAX_RW, SEEK_CUR, SEEK_SET, SETFL_MASK, FileDescription
 from sentry.vfs.fs.pipe import CAPACITY, PipeFile, make_pipe
 
 IOV_MAX = 1024
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL = 0, 1, 2, 3, 4
-F_GETLK, F_SETLK, F_SETLKW, F_SETOWN, F_GETOWN = 5, 6, 7, 8, 9
+F_SETOWN, F_GETOWN = 8, 9
 F_DUPFD_CLOEXEC, F_SETPIPE_SZ, F_GETPIPE_SZ = 1030, 1031, 1032
 FD_CLOEXEC = 1
-F_UNLCK = 2
 FIONBIO, FIONCLEX, FIOCLEX = 0x5421, 0x5450, 0x5451
 O_LARGEFILE = 0o100000
 
@@ -245,13 +245,8 @@ def sys_fcntl(task, fd, cmd, arg) -> int:
         with file.lock:
             file.flags = (file.flags & ~SETFL_MASK) | (u32(arg) & SETFL_MASK)
         return 0
-    if cmd == F_GETLK:
-        # No other process holds a lock in this model: report the range unlocked.
-        task.mm.copy_out(arg, struct.pack("<h", F_UNLCK))
-        return 0
-    if cmd in (F_SETLK, F_SETLKW):
-        task.mm.copy_in(arg, 32)
-        return 0
+    if cmd in LOCK_COMMANDS:
+        return fcntl_lock(task, file, cmd, arg)
     if cmd in (F_GETOWN, F_SETOWN):
         # No SIGIO delivery: there is no owner to report or keep.
         return 0
@@ -318,11 +313,8 @@ def sys_fdatasync(task, fd) -> int:
 
 
 def sys_flock(task, fd, operation) -> int:
-    """Advisory locks between processes of one sandbox are not modelled: always granted."""
-    get_file(task, fd)
-    if u32(operation) & ~0xF or not u32(operation) & 0xB:
-        raise Errno(errno.EINVAL)
-    return 0
+    """Advisory whole-file locks between the sandbox's processes (sentry/vfs/locks.py)."""
+    return flock(task, get_file(task, fd), operation)
 
 
 def sys_fadvise64(task, fd, offset, length, advice) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
 from sentry.vfs.file import FileDescription
+from sentry.vfs.locks import LOCKS
 
 if TYPE_CHECKING:
     from sentry.vfs.vfs import VFS
@@ -76,6 +77,7 @@ class FDTable:
             old = self._files.get(fd)
             self._files[fd] = (file, cloexec)
         if old is not None:
+            LOCKS.closed_by(self, old[0])
             old[0].decref()
 
     def dup(self, fd: int, *, lowest: int = 0, cloexec: bool = False) -> int:
@@ -92,6 +94,7 @@ class FDTable:
             entry = self._files.pop(fd, None)
         if entry is None:
             raise Errno(errno.EBADF)
+        LOCKS.closed_by(self, entry[0])
         entry[0].decref()
 
     def fds(self) -> list[int]:
@@ -113,6 +116,7 @@ class FDTable:
             doomed = [fd for fd, (_, cloexec) in self._files.items() if cloexec]
             files = [self._files.pop(fd)[0] for fd in doomed]
         for file in files:
+            LOCKS.closed_by(self, file)
             file.decref()
 
     def close_all(self) -> None:
@@ -121,4 +125,5 @@ class FDTable:
             files = [f for f, _ in self._files.values()]
             self._files.clear()
         for file in files:
+            LOCKS.closed_by(self, file)
             file.decref()

@@ -37,6 +37,8 @@ class FileDescription:
     waitq: WaitQueue | None = None
     # Whether epoll accepts it: not for regular files and directories (EPERM), as in Linux.
     epollable = True
+    # Files (sentry.vfs.locks keys) this description holds flock or OFD locks on; released with it.
+    lock_keys: frozenset = frozenset()
 
     def __init__(self, loc: Location, flags: int) -> None:
         self.loc = loc
@@ -56,6 +58,10 @@ class FileDescription:
             self._refs -= 1
             last = self._refs == 0
         if last:
+            if self.lock_keys:
+                from sentry.vfs.locks import LOCKS
+
+                LOCKS.released(self)
             self.release()
 
     def release(self) -> None:

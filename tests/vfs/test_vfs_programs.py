@@ -11,3 +11,8 @@ USER = Credentials(ruid=1000, euid=1000, suid=1000, fsuid=1000, rgid=1000, egid=
 def test_proc_pid_mem_self_and_child_only(sandbox_run, cprogram):
     r = sandbox_run([cprogram("procmem")], creds=USER)
     assert (r.code, r.out) == (0, "procmem ok\n"), r.err + r.log
+
+
+def test_file_locks_between_processes(sandbox_run, cprogram):
+    r = sandbox_run([cprogram("locks"), "/tmp/lockfile"])
+    assert (r.code, r.out) == (0, "locks ok\n"), r.out + r.err + r.log
