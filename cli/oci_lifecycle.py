@@ -54,6 +54,7 @@ def _create(
 
 @click.command("create")
 @_create_options
+@click.option("--detach", "-d", is_flag=True, hidden=True)  # go-runc may pass it; create never waits
 @click.argument("container_id")
 @click.pass_context
 @report_errors
