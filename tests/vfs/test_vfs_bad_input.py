@@ -23,6 +23,9 @@ HANDLERS = [
 ]
 MASK = (1 << 64) - 1
 PATHS = [b"/etc/passwd", b"/tmp", b"/tmp/x", b"/proc/self/fd/1", b"/proc/self/maps", b"/dev/zero", b".", b"/"]
+# Real files of every filesystem: the overlay root, tmpfs, procfs (mem too), sysfs, devfs.
+SAMPLE_PATHS = [b"/etc/passwd", b"/tmp", b"/proc/self/fd/1", b"/dev/zero", b".", b"/proc/self/mem", b"/data"]
+SAMPLE_PATHS += [b"/sys/devices/system/cpu/online", b"/proc/sys/kernel/hostname", b"/proc/self/fdinfo/1"]
 ARG = st.one_of(
     st.sampled_from([0, 1, 2, 3, 4, 5, 100, 0xFFFFFFFF, MASK, 1 << 63, (-100) & MASK, BASE, BASE + SIZE - 1]),
     st.integers(0, 64),
@@ -48,8 +51,7 @@ def test_handlers_only_raise_errno(sandbox, data):
     if data.draw(st.booleans()):
         task.put(
             0,
-            data.draw(st.sampled_from([b"/etc/passwd", b"/tmp", b"/proc/self/fd/1", b"/dev/zero", b"."]))
-            + b"\0",
+            data.draw(st.sampled_from(SAMPLE_PATHS)) + b"\0",
         )
     try:
         result = fn(task, *args)
