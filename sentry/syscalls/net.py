@@ -252,8 +252,13 @@ def sys_recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr) -> int:
     _release(got)
     task.mm.copy_out(buf, got.data)
     if sock.kind != SOCK_STREAM:
-        _write_addr(task, addr, addrlen_ptr, sockaddr.encode(got.sender))
+        _write_addr(task, addr, addrlen_ptr, _sender_addr(got))
     return got.size if flags & MSG_TRUNC and sock.kind != SOCK_STREAM else len(got.data)
+
+
+def _sender_addr(got: Received) -> bytes:
+    """recvfrom/recvmsg report an unnamed sender with address length 0 (accept and getsockname use 2)."""
+    return sockaddr.encode(got.sender) if got.sender else b""
 
 
 def _release(got: Received) -> None:
@@ -324,7 +329,7 @@ def _recvmsg(task, sock: UnixSocket, msg: int, flags: int) -> int:
             out_flags |= cmsg.MSG_CTRUNC
     if control_out:
         task.mm.copy_out(control, control_out)
-    sender = sockaddr.encode(got.sender) if sock.kind != SOCK_STREAM else b""
+    sender = _sender_addr(got) if sock.kind != SOCK_STREAM else b""
     written_name = min(s32(namelen), len(sender)) if name else 0
     if written_name:
         task.mm.copy_out(name, sender[:written_name])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent / "scripts" / "unix_echo.py"
@@ -17,3 +19,15 @@ def test_python_unix_socket_echo(debian_do):
         "passed fd read through the passed fd",
         "datagrams ['one', 'two', 'three']",
     ]
+
+
+BEHAVIOUR = Path(__file__).resolve().parent / "scripts" / "unix_behaviour.py"
+
+
+def test_python_socket_outcomes_match_linux(debian_do):
+    """Dozens of socket/epoll operations and their errnos, line by line as the host's Linux answers them."""
+    native = subprocess.run([sys.executable, str(BEHAVIOUR)], capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0, native.stderr
+    r = debian_do(["/usr/bin/python3", "-c", BEHAVIOUR.read_text()])
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    assert r.stdout.decode().splitlines() == native.stdout.splitlines()
