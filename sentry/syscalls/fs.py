@@ -15,6 +15,7 @@ import time
 from sentry.errors import Errno
 from sentry.syscalls.args import s32, s64, u32
 from sentry.syscalls.fsargs import at_location, get_file, parent_at, read_path, resolve_at
+from sentry.vfs import xattr
 from sentry.vfs.dirent import pack_dirent, pack_dirent64
 from sentry.vfs.fs.gofer import GoferFilesystem
 from sentry.vfs.fs.overlay import OverlayFilesystem
@@ -540,7 +541,7 @@ def sys_readahead(task, fd, offset, count) -> int:
     return 0
 
 
-# --- extended attributes: no filesystem here stores any -------------------------------------
+# --- extended attributes (rules: sentry/vfs/xattr.py) ---------------------------------------
 def _xattr_target(task, pathname: int, follow: bool) -> Location:
     return _vfs(task).resolve(task, task.fs.cwd, read_path(task, pathname), follow=follow)
 
@@ -552,66 +553,90 @@ def _xattr_name(task, name: int) -> bytes:
     return text
 
 
-def _getxattr(task, loc: Location, name: int) -> int:
-    _xattr_name(task, name)
-    raise Errno(errno.ENODATA)
+def _sized_out(task, buf: int, size: int, data: bytes) -> int:
+    """The getxattr/listxattr convention: size 0 asks for the length, too small is ERANGE."""
+    if size == 0:
+        return len(data)
+    if size < len(data):
+        raise Errno(errno.ERANGE)
+    task.mm.copy_out(buf, data)
+    return len(data)
 
 
-def _setxattr(task, loc: Location, name: int, flags: int) -> int:
-    _xattr_name(task, name)
-    if u32(flags) & ~3:
+def _getxattr(task, loc: Location, name: int, value: int, size: int) -> int:
+    key = _xattr_name(task, name)
+    xattr.check(task, loc, key, write=False)
+    return _sized_out(task, value, size, loc.inode.getxattr(key))
+
+
+def _setxattr(task, loc: Location, name: int, value: int, size: int, flags: int) -> int:
+    key = _xattr_name(task, name)
+    flags = u32(flags)
+    if flags & ~(xattr.XATTR_CREATE | xattr.XATTR_REPLACE):
         raise Errno(errno.EINVAL)
-    if loc.mount.readonly:
-        raise Errno(errno.EROFS)
-    raise Errno(errno.EOPNOTSUPP)
+    if size > xattr.XATTR_SIZE_MAX:
+        raise Errno(errno.E2BIG)
+    data = task.mm.copy_in(value, size) if size else b""
+    xattr.check(task, loc, key, write=True)
+    loc.inode.setxattr(key, data, flags)
+    return 0
+
+
+def _listxattr(task, loc: Location, buf: int, size: int) -> int:
+    names = xattr.visible(task, loc.inode.listxattr())
+    return _sized_out(task, buf, size, b"".join(n + b"\0" for n in names))
+
+
+def _removexattr(task, loc: Location, name: int) -> int:
+    key = _xattr_name(task, name)
+    xattr.check(task, loc, key, write=True)
+    loc.inode.removexattr(key)
+    return 0
 
 
 def sys_getxattr(task, pathname, name, value, size) -> int:
-    return _getxattr(task, _xattr_target(task, pathname, True), name)
+    return _getxattr(task, _xattr_target(task, pathname, True), name, value, size)
 
 
 def sys_lgetxattr(task, pathname, name, value, size) -> int:
-    return _getxattr(task, _xattr_target(task, pathname, False), name)
+    return _getxattr(task, _xattr_target(task, pathname, False), name, value, size)
 
 
 def sys_fgetxattr(task, fd, name, value, size) -> int:
-    return _getxattr(task, get_file(task, fd).loc, name)
+    return _getxattr(task, get_file(task, fd).loc, name, value, size)
 
 
 def sys_setxattr(task, pathname, name, value, size, flags) -> int:
-    return _setxattr(task, _xattr_target(task, pathname, True), name, flags)
+    return _setxattr(task, _xattr_target(task, pathname, True), name, value, size, flags)
 
 
 def sys_lsetxattr(task, pathname, name, value, size, flags) -> int:
-    return _setxattr(task, _xattr_target(task, pathname, False), name, flags)
+    return _setxattr(task, _xattr_target(task, pathname, False), name, value, size, flags)
 
 
 def sys_fsetxattr(task, fd, name, value, size, flags) -> int:
-    return _setxattr(task, get_file(task, fd).loc, name, flags)
+    return _setxattr(task, get_file(task, fd).loc, name, value, size, flags)
 
 
 def sys_listxattr(task, pathname, buf, size) -> int:
-    _xattr_target(task, pathname, True)
-    return 0
+    return _listxattr(task, _xattr_target(task, pathname, True), buf, size)
 
 
 def sys_llistxattr(task, pathname, buf, size) -> int:
-    _xattr_target(task, pathname, False)
-    return 0
+    return _listxattr(task, _xattr_target(task, pathname, False), buf, size)
 
 
 def sys_flistxattr(task, fd, buf, size) -> int:
-    get_file(task, fd)
-    return 0
+    return _listxattr(task, get_file(task, fd).loc, buf, size)
 
 
 def sys_removexattr(task, pathname, name) -> int:
-    return _getxattr(task, _xattr_target(task, pathname, True), name)
+    return _removexattr(task, _xattr_target(task, pathname, True), name)
 
 
 def sys_lremovexattr(task, pathname, name) -> int:
-    return _getxattr(task, _xattr_target(task, pathname, False), name)
+    return _removexattr(task, _xattr_target(task, pathname, False), name)
 
 
 def sys_fremovexattr(task, fd, name) -> int:
-    return _getxattr(task, get_file(task, fd).loc, name)
+    return _removexattr(task, get_file(task, fd).loc, name)

@@ -116,3 +116,17 @@ class Inode:
     def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:
         """utimensat: None leaves that time alone."""
         raise Errno(errno.EROFS)
+
+    # --- extended attributes (who may: sentry/vfs/xattr.py) --------------------------
+    def getxattr(self, name: bytes) -> bytes:
+        raise Errno(errno.ENODATA)
+
+    def listxattr(self) -> list[bytes]:
+        return []
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        """flags: XATTR_CREATE / XATTR_REPLACE."""
+        raise Errno(errno.EOPNOTSUPP)
+
+    def removexattr(self, name: bytes) -> None:
+        raise Errno(errno.EOPNOTSUPP)

@@ -167,3 +167,31 @@ def test_o_tmpfile_and_o_direct_are_refused(world):
     task, _, _ = world
     assert open_(task, b"/tmp", os.O_TMPFILE | os.O_RDWR) == -errno.EOPNOTSUPP
     assert open_(task, b"/etc/passwd", os.O_DIRECT | os.O_RDONLY) == -errno.EINVAL
+
+
+def test_extended_attributes(world, mode):
+    task, user, rootfs = world
+    name = task.put(0x3000, b"user.color\0")
+    value = task.put(0x3100, b"blue")
+    path = task.path(b"/etc/passwd")
+    got = task.call(fscalls.sys_setxattr, path, name, value, 4, 0)
+    if got == -errno.EOPNOTSUPP and mode == "none":
+        pytest.skip("the host filesystem has no user xattrs")
+    assert got == 0
+    assert task.call(fscalls.sys_getxattr, path, name, 0, 0) == 4
+    assert task.call(fscalls.sys_getxattr, path, name, BUF, 2) == -errno.ERANGE
+    assert task.call(fscalls.sys_getxattr, path, name, BUF, 100) == 4 and task.get(BUF, 4) == b"blue"
+    assert task.call(fscalls.sys_setxattr, path, name, value, 4, 1) == -errno.EEXIST  # XATTR_CREATE
+    n = task.call(fscalls.sys_listxattr, path, BUF, 100)
+    assert b"user.color" in task.get(BUF, n).split(b"\0")
+    assert task.call(fscalls.sys_setxattr, task.path(b"/etc/passwd", 1), name, value, 4, 0) == 0
+    uname, uvalue = user.put(0x3000, b"user.color\0"), user.put(0x3100, b"blue")
+    assert user.call(fscalls.sys_setxattr, user.path(b"/etc/passwd"), uname, uvalue, 4, 0) == -errno.EACCES
+    trusted = user.put(0x3200, b"trusted.x\0")
+    assert user.call(fscalls.sys_setxattr, user.path(b"/tmp"), trusted, uvalue, 4, 0) == -errno.EPERM
+    assert task.call(fscalls.sys_removexattr, path, name) == 0
+    assert task.call(fscalls.sys_getxattr, path, name, BUF, 100) == -errno.ENODATA
+    bogus = task.put(0x3300, b"bogus.x\0")
+    assert task.call(fscalls.sys_setxattr, path, bogus, value, 4, 0) == -errno.EOPNOTSUPP
+    if mode == "overlay":
+        assert os.listxattr(rootfs / "etc" / "passwd") == []

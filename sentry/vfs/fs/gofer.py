@@ -14,12 +14,14 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from gofer.client import ROOT_NODE, GoferClient
 from gofer.gofer_pb2 import Stat as WireStat
 from gofer.wire import ProtocolError
+from gofer.writes import XATTR_GET, XATTR_LIST, XATTR_REMOVE, XATTR_SET
 from sentry.errors import Errno
 from sentry.vfs.dirent import DirEntry
 from sentry.vfs.file import MAX_RW, DirectoryFile, FileDescription, SeekableFile
@@ -209,6 +211,24 @@ class GoferInode(Inode):
     def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:
         times = {"atime_ns": atime_ns, "mtime_ns": mtime_ns}
         self._setattr(**{k: v for k, v in times.items() if v is not None})
+
+    def getxattr(self, name: bytes) -> bytes:
+        with gofer_errors():
+            return self.fs.client.xattr(self.node, XATTR_GET, name).value
+
+    def listxattr(self) -> list[bytes]:
+        if not (self.is_dir() or stat.S_ISREG(self.mode)):
+            return []
+        with gofer_errors():
+            return list(self.fs.client.xattr(self.node, XATTR_LIST).names)
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        with gofer_errors():
+            self.fs.client.xattr(self.node, XATTR_SET, name, value, flags)
+
+    def removexattr(self, name: bytes) -> None:
+        with gofer_errors():
+            self.fs.client.xattr(self.node, XATTR_REMOVE, name)
 
     def fsync(self) -> None:
         with gofer_errors():

@@ -2,8 +2,8 @@
 
 Reads go to the lower file until something changes it; the first change
 (a writable open, truncate, chmod, chown, utimes, a new or removed child)
-copies the file up into the tmpfs, parents first, and from then on the
-upper copy is the file. Removing a name that the lower layer has leaves a
+copies the file up into the tmpfs (data, attributes, extended attributes),
+parents first, and from then on the upper copy is the file. Removing a name that the lower layer has leaves a
 whiteout (a name the upper directory hides); a directory made over a
 whiteout, or moved over a lower directory, is opaque (its lower namesake is
 never consulted). Renaming a directory that still has lower contents copies
@@ -192,10 +192,20 @@ class OverlayInode(Inode):
             else:
                 raise Errno(errno.EPERM)
             node.atime_ns, node.mtime_ns, node.ctime_ns = st.atime_ns, st.mtime_ns, st.ctime_ns
+            node.xattrs = self._lower_xattrs()
             self.fs.keep_ino(node, st.ino)
             parent.add(self.name, node)
             self.upper = node
             return node
+
+    def _lower_xattrs(self) -> dict[bytes, bytes]:
+        """The lower file's extended attributes, as far as the host lets the gofer read them."""
+        try:
+            return {name: self.lower.getxattr(name) for name in self.lower.listxattr()}
+        except Errno as e:
+            if e.code in (errno.EOPNOTSUPP, errno.EACCES, errno.EPERM, errno.ENODATA):
+                return {}
+            raise
 
     def copy_up_tree(self) -> None:
         """Copy a directory and everything under it up, then stop consulting its lower layer."""
@@ -225,6 +235,18 @@ class OverlayInode(Inode):
 
     def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:
         self.copy_up().set_times(atime_ns, mtime_ns)
+
+    def getxattr(self, name: bytes) -> bytes:
+        return (self.upper or self.lower).getxattr(name)
+
+    def listxattr(self) -> list[bytes]:
+        return (self.upper or self.lower).listxattr()
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        self.copy_up().setxattr(name, value, flags)
+
+    def removexattr(self, name: bytes) -> None:
+        self.copy_up().removexattr(name)
 
     # --- changes to this directory ---------------------------------------------------
     def _add(self, name: bytes, node: TmpInode) -> Inode:

@@ -19,6 +19,7 @@ from sentry.vfs.fs.pipe import Pipe, open_fifo
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location
 from sentry.vfs.stat import Stat, now_ns
+from sentry.vfs.xattr import set_in
 
 DEFAULT_BUDGET = 256 << 20
 
@@ -54,6 +55,7 @@ class TmpInode(Inode):
         self.nlink = 1
         self.rdev = 0
         self.atime_ns = self.mtime_ns = self.ctime_ns = now_ns()
+        self.xattrs: dict[bytes, bytes] = {}
 
     def size(self) -> int:
         return 0
@@ -90,6 +92,24 @@ class TmpInode(Inode):
 
     def touch(self) -> None:
         self.mtime_ns = self.ctime_ns = now_ns()
+
+    def getxattr(self, name: bytes) -> bytes:
+        try:
+            return self.xattrs[name]
+        except KeyError:
+            raise Errno(errno.ENODATA) from None
+
+    def listxattr(self) -> list[bytes]:
+        return list(self.xattrs)
+
+    def setxattr(self, name: bytes, value: bytes, flags: int) -> None:
+        set_in(self.xattrs, name, value, flags)
+        self.ctime_ns = now_ns()
+
+    def removexattr(self, name: bytes) -> None:
+        if self.xattrs.pop(name, None) is None:
+            raise Errno(errno.ENODATA)
+        self.ctime_ns = now_ns()
 
 
 class TmpDir(TmpInode):
