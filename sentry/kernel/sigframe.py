@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
 
 UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS = 1, 2, 4
+XFEATURE_YMM, YMM_OFFSET, YMM_SIZE = 1 << 2, 576, 256  # standard-format XSAVE layout of AVX state
 FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2 = 0x46505853, 0x46505845
 USER_CS, USER_SS = 0x33, 0x2B
 UCONTEXT_SIZE = 304
@@ -179,9 +180,13 @@ def _restore_fpu(task: Task, fp_addr: int) -> None:
         if magic1 == FP_XSTATE_MAGIC1 and xsize == len(current) > 576 and extended == xsize + 4:
             ext = task.mm.copy_in(fp_addr + 512, xsize - 512 + 4)
             if struct.unpack_from("<I", ext, xsize - 512)[0] == FP_XSTATE_MAGIC2:
+                # Only the AVX upper halves come back from the frame; other components
+                # (AVX-512, PKRU...) keep their current state rather than trust app bytes.
                 user_bv = struct.unpack_from("<Q", ext, 0)[0]
-                current[576:xsize] = ext[64 : xsize - 512]
-                struct.pack_into("<Q", current, 512, (user_bv & (cur_bv | 0x3)) | 0x3)
+                if user_bv & XFEATURE_YMM and cur_bv & XFEATURE_YMM:
+                    current[YMM_OFFSET : YMM_OFFSET + YMM_SIZE] = ext[
+                        YMM_OFFSET - 512 : YMM_OFFSET - 512 + YMM_SIZE
+                    ]
     regs.fpu = current
 
 
