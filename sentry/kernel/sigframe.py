@@ -183,10 +183,12 @@ def _restore_fpu(task: Task, fp_addr: int) -> None:
                 # Only the AVX upper halves come back from the frame; other components
                 # (AVX-512, PKRU...) keep their current state rather than trust app bytes.
                 user_bv = struct.unpack_from("<Q", ext, 0)[0]
-                if user_bv & XFEATURE_YMM and cur_bv & XFEATURE_YMM:
-                    current[YMM_OFFSET : YMM_OFFSET + YMM_SIZE] = ext[
-                        YMM_OFFSET - 512 : YMM_OFFSET - 512 + YMM_SIZE
-                    ]
+                if cur_bv & XFEATURE_YMM and not user_bv & XFEATURE_YMM:
+                    struct.pack_into("<Q", current, 512, (cur_bv | 0x3) & ~XFEATURE_YMM)
+                elif user_bv & XFEATURE_YMM:
+                    start = YMM_OFFSET - 512
+                    current[YMM_OFFSET : YMM_OFFSET + YMM_SIZE] = ext[start : start + YMM_SIZE]
+                    struct.pack_into("<Q", current, 512, cur_bv | 0x3 | XFEATURE_YMM)
     regs.fpu = current
 
 
