@@ -303,12 +303,12 @@ def sys_pipe(task, fds_addr) -> int:
 
 
 def sys_fsync(task, fd) -> int:
-    get_file(task, fd)
+    get_file(task, fd).fsync()
     return 0
 
 
 def sys_fdatasync(task, fd) -> int:
-    get_file(task, fd)
+    get_file(task, fd).fsync()
     return 0
 
 

@@ -100,6 +100,9 @@ class FileDescription:
     def seek(self, offset: int, whence: int) -> int:
         raise Errno(errno.ESPIPE)
 
+    def fsync(self) -> None:
+        """Flush to stable storage: only host files have any (in-memory files are as synced as they get)."""
+
     def getdents(self, task, size: int, pack: Packer) -> bytes:
         """Directory records (each from pack) filling at most size bytes."""
         raise Errno(errno.ENOTDIR)
@@ -199,6 +202,9 @@ class DirectoryFile(FileDescription):
                 *(e for e in pinned if e.name not in names),
             ]
         return self._entries
+
+    def fsync(self) -> None:
+        """Flush to stable storage: only host files have any (in-memory files are as synced as they get)."""
 
     def getdents(self, task, size: int, pack: Packer) -> bytes:
         with self.lock:

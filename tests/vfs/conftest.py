@@ -49,6 +49,6 @@ def sandbox(rootfs):
 
 # Real programs on every platform: tests/sentry's runner and tests/net's builder, not copies.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "net"))
-from sandbox_fixtures import cprogram, platform_name, sandbox_run  # noqa: E402
+from sandbox_fixtures import cprogram, debian_do, debian_root, platform_name, sandbox_run  # noqa: E402
 
-__all__ = ["cprogram", "platform_name", "sandbox_run"]
+__all__ = ["cprogram", "debian_do", "debian_root", "platform_name", "sandbox_run"]

@@ -230,10 +230,6 @@ class GoferInode(Inode):
         with gofer_errors():
             self.fs.client.xattr(self.node, XATTR_REMOVE, name)
 
-    def fsync(self) -> None:
-        with gofer_errors():
-            self.fs.client.fsync(self.node)
-
     def statfs(self):
         """The host filesystem's numbers (gofer.gofer_pb2.StatFSResponse)."""
         with gofer_errors():
@@ -259,6 +255,10 @@ class GoferFile(SeekableFile):
             # Later stat()s by path see the new size without asking the gofer.
             self.loc.inode.refresh(os.fstat(fd))
         return n
+
+    def fsync(self) -> None:
+        with gofer_errors(), self.host_fd.use() as fd:
+            os.fsync(fd)
 
     def size(self) -> int:
         return self.stat().size
