@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import itertools
 import stat
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
@@ -116,6 +117,15 @@ class Inode:
     def set_times(self, atime_ns: int | None, mtime_ns: int | None) -> None:
         """utimensat: None leaves that time alone."""
         raise Errno(errno.EROFS)
+
+    # --- in-memory nodes other subsystems place in the tree (bound unix sockets) ------
+    def add_memory_node(self, name: bytes, make: Callable[[Filesystem], Inode]) -> None:
+        """Put make(tmpfs) under name in this directory: tmpfs and the overlay root can; others EROFS."""
+        raise Errno(errno.EROFS)
+
+    def backing(self) -> Inode:
+        """The inode that really holds the file (the overlay's upper or lower one); itself elsewhere."""
+        return self
 
     # --- extended attributes (who may: sentry/vfs/xattr.py) --------------------------
     def getxattr(self, name: bytes) -> bytes:

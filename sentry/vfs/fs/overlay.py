@@ -263,6 +263,12 @@ class OverlayInode(Inode):
     def create(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
         return self._add(name, TmpFile(self.fs.upper, mode, uid, gid))
 
+    def add_memory_node(self, name: bytes, make) -> None:
+        self._add(name, make(self.fs.upper))
+
+    def backing(self) -> Inode:
+        return self.upper or self.lower
+
     def mkdir(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
         with self.fs.lock:
             return self._add(name, UpperDir(self.fs.upper, mode, uid, gid, self.copy_up()))

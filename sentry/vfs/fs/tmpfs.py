@@ -146,6 +146,9 @@ class TmpDir(TmpInode):
         self.touch()
         return child
 
+    def add_memory_node(self, name: bytes, make) -> None:
+        self.add(name, make(self.fs))
+
     def create(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
         return self.add(name, TmpFile(self.fs, mode, uid, gid))
 
