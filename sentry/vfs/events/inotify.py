@@ -5,10 +5,13 @@ so each inotify instance with watches re-examines them every SCAN_PERIOD
 seconds on its own thread, and also right before a read or readiness check:
 a write followed by a read of the inotify fd sees the event at once. A
 changed size or mtime is IN_MODIFY, a changed ctime/mode/owner/link count
-IN_ATTRIB, a vanished link count IN_DELETE_SELF (then IN_IGNORED), and a
-directory's new or missing names IN_CREATE/IN_DELETE. Events that a
-snapshot cannot see (IN_ACCESS, IN_OPEN, IN_CLOSE_*) are never reported,
-and a rename shows as a delete and a create.
+IN_ATTRIB, a vanished link count IN_DELETE_SELF (then IN_IGNORED). A
+directory's entries are compared by name and inode number: a name whose
+inode went elsewhere in the directory is IN_MOVED_FROM/IN_MOVED_TO (one
+cookie), otherwise IN_DELETE, and a name with a new inode IN_CREATE (so a
+log rotated by rename-and-recreate shows as tail -F expects). Events that a
+snapshot cannot see (IN_ACCESS, IN_OPEN, IN_CLOSE_*, IN_MOVE_SELF, moves
+between directories) are never reported.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import errno
+import itertools
 import os
 import stat
 import struct
@@ -28,7 +32,7 @@ from sentry.vfs.file import FileDescription
 from sentry.vfs.fs.anon import ANON_INODES, AnonInode
 from sentry.vfs.waiter import POLLIN, WaitQueue, wait_for
 
-IN_MODIFY, IN_ATTRIB = 0x2, 0x4
+IN_MODIFY, IN_ATTRIB, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
 IN_CREATE, IN_DELETE, IN_DELETE_SELF = 0x100, 0x200, 0x400
 IN_Q_OVERFLOW, IN_IGNORED = 0x4000, 0x8000
 IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK = 0x1000000, 0x2000000, 0x4000000
@@ -40,6 +44,7 @@ MAX_QUEUED = 16384
 SCAN_PERIOD = 0.1
 FIONREAD = 0x541B
 _EVENT = struct.Struct("<iIII")
+_COOKIES = itertools.count(1)
 
 
 @dataclasses.dataclass
@@ -47,7 +52,7 @@ class Snapshot:
     size: int
     mtime_ns: int
     attrs: tuple
-    children: dict[bytes, bool] | None  # name -> is a directory; None for non-directories
+    children: dict[bytes, tuple[int, bool]] | None  # name -> (inode number, is a directory); None: not a dir
 
 
 def snapshot(inode: Any) -> Snapshot | None:
@@ -56,7 +61,7 @@ def snapshot(inode: Any) -> Snapshot | None:
         st = inode.stat()
         children = None
         if stat.S_ISDIR(st.mode):
-            children = {e.name: e.type == DT_DIR for e in inode.listdir()}
+            children = {e.name: (e.ino, e.type == DT_DIR) for e in inode.listdir()}
     except Errno:
         return None
     return Snapshot(st.size, st.mtime_ns, (st.ctime_ns, st.mode, st.uid, st.gid, st.nlink), children)
@@ -69,31 +74,47 @@ class Watch:
     mask: int
     last: Snapshot
 
-    def changes(self, now: Snapshot | None) -> list[tuple[int, bytes]]:
-        """(event mask, name) pairs between the last snapshot and now."""
+    def changes(self, now: Snapshot | None) -> list[tuple[int, bytes, int]]:
+        """(event mask, name, cookie) triples between the last snapshot and now."""
         last = self.last
         if now is None or now.attrs[4] == 0:
-            return [(IN_DELETE_SELF, b"")]
+            return [(IN_DELETE_SELF, b"", 0)]
         self.last = now
-        events = []
         if now.children is not None and last.children is not None:
-            for name in now.children.keys() - last.children.keys():
-                events.append((IN_CREATE | (IN_ISDIR if now.children[name] else 0), name))
-            for name in last.children.keys() - now.children.keys():
-                events.append((IN_DELETE | (IN_ISDIR if last.children[name] else 0), name))
+            events = entry_changes(last.children, now.children)
             if now.attrs[1:4] != last.attrs[1:4]:
-                events.append((IN_ATTRIB | IN_ISDIR, b""))
-        elif (now.size, now.mtime_ns) != (last.size, last.mtime_ns):
-            events.append((IN_MODIFY, b""))
-        elif now.attrs != last.attrs:
-            events.append((IN_ATTRIB, b""))
-        return events
+                events.append((IN_ATTRIB | IN_ISDIR, b"", 0))
+            return events
+        if (now.size, now.mtime_ns) != (last.size, last.mtime_ns):
+            return [(IN_MODIFY, b"", 0)]
+        if now.attrs != last.attrs:
+            return [(IN_ATTRIB, b"", 0)]
+        return []
 
 
-def pack_event(wd: int, mask: int, name: bytes) -> bytes:
+def entry_changes(old: dict, new: dict) -> list[tuple[int, bytes, int]]:
+    """Directory events from two {name: (ino, is_dir)} listings: moves (paired by inode), deletes, creates."""
+    gone = [n for n in sorted(old) if new.get(n, (None,))[0] != old[n][0]]
+    came = {new[n][0]: n for n in sorted(new) if old.get(n, (None,))[0] != new[n][0]}
+    events = []
+    for name in gone:
+        ino, is_dir = old[name]
+        flag = IN_ISDIR if is_dir else 0
+        target = came.pop(ino, None)
+        if target is None:
+            events.append((IN_DELETE | flag, name, 0))
+        else:
+            cookie = next(_COOKIES)
+            events += [(IN_MOVED_FROM | flag, name, cookie), (IN_MOVED_TO | flag, target, cookie)]
+    for name in sorted(came.values()):
+        events.append((IN_CREATE | (IN_ISDIR if new[name][1] else 0), name, 0))
+    return events
+
+
+def pack_event(wd: int, mask: int, name: bytes, cookie: int = 0) -> bytes:
     """struct inotify_event, the name NUL-padded to a multiple of 16 bytes."""
     padded = name.ljust((len(name) // 16 + 1) * 16, b"\0") if name else b""
-    return _EVENT.pack(wd, mask, 0, len(padded)) + padded
+    return _EVENT.pack(wd, mask, cookie, len(padded)) + padded
 
 
 class InotifyFD(FileDescription):
@@ -137,9 +158,9 @@ class InotifyFD(FileDescription):
         self.waitq.notify(POLLIN)
 
     # --- finding events --------------------------------------------------------------
-    def _queue(self, wd: int, mask: int, name: bytes) -> None:
+    def _queue(self, wd: int, mask: int, name: bytes, cookie: int = 0) -> None:
         """Append one event (under _lock), merging it with an identical last one as Linux does."""
-        event = pack_event(wd, mask, name)
+        event = pack_event(wd, mask, name, cookie)
         if self.events and self.events[-1] == event:
             return
         if len(self.events) >= MAX_QUEUED:
@@ -160,7 +181,7 @@ class InotifyFD(FileDescription):
         queued = False
         with self._lock:
             for watch, changes in found:
-                for mask, name in changes:
+                for mask, name, cookie in changes:
                     if mask & IN_DELETE_SELF:
                         if self.watches.pop(watch.wd, None) is not None:
                             if watch.mask & IN_DELETE_SELF:
@@ -169,7 +190,7 @@ class InotifyFD(FileDescription):
                             queued = True
                         break
                     if mask & watch.mask & IN_ALL_EVENTS and watch.wd in self.watches:
-                        self._queue(watch.wd, mask, name)
+                        self._queue(watch.wd, mask, name, cookie)
                         queued = True
                         if watch.mask & IN_ONESHOT:
                             del self.watches[watch.wd]
