@@ -188,10 +188,8 @@ class UnixSocket(FileDescription):
         mine = {SHUT_RD: RCV_SHUTDOWN, SHUT_WR: SEND_SHUTDOWN, SHUT_RDWR: RCV_SHUTDOWN | SEND_SHUTDOWN}[how]
         with _LOCK:
             peer = self.peer
-            if peer is None or (self.kind in CONNECTION_ORIENTED and not self.connected):
-                raise Errno(errno.ENOTCONN)
             self.shut |= mine
-            if self.kind in CONNECTION_ORIENTED:
+            if peer is not None and self.kind in CONNECTION_ORIENTED:
                 # What this end stops sending, the peer stops receiving, and vice versa.
                 peer.shut |= (RCV_SHUTDOWN if mine & SEND_SHUTDOWN else 0) | (
                     SEND_SHUTDOWN if mine & RCV_SHUTDOWN else 0
@@ -248,10 +246,10 @@ class UnixSocket(FileDescription):
             nonlocal done
             with _LOCK:
                 peer = self.peer
-                if self.shut & SEND_SHUTDOWN:
-                    raise Errno(errno.EPIPE)
                 if peer is None or not self.connected:
                     raise Errno(errno.ENOTCONN)
+                if self.shut & SEND_SHUTDOWN:
+                    raise Errno(errno.EPIPE)
                 space = BUFFER - peer.queued
                 remaining = len(data) - done
                 # A stream takes what fits; a record goes whole or waits.
@@ -347,8 +345,9 @@ class UnixSocket(FileDescription):
                 else:
                     part = None
                 eof = not self.queue and self.shut & RCV_SHUTDOWN
-                if self.kind in CONNECTION_ORIENTED and not self.connected and not eof:
-                    raise Errno(errno.ENOTCONN)
+                if self.kind in CONNECTION_ORIENTED and not self.connected:
+                    # Linux: a stream socket that never connected is EINVAL, a seqpacket one ENOTCONN.
+                    raise Errno(errno.EINVAL if self.kind == SOCK_STREAM else errno.ENOTCONN)
             if part is not None:
                 self._after_take(part)
                 got.append(part)

@@ -115,6 +115,32 @@ y.close()
 show("epoll after peer close", lambda: [e for _, e in ep.poll(0)])
 show("epoll unregister", lambda: ep.unregister(x))
 show("epoll unregister again", lambda: ep.unregister(x))
+
+
+def ready(sock):
+    return [len(x) for x in select.select([sock], [sock], [], 0)[:2]]
+
+
+def unconnected(kind):
+    lone = socket.socket(socket.AF_UNIX, kind)
+    show(f"unconnected {kind} recv", lambda: lone.recv(1, socket.MSG_DONTWAIT))
+    show(f"unconnected {kind} send", lambda: lone.send(b"x", socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL))
+    show(f"unconnected {kind} shutdown", lambda: lone.shutdown(socket.SHUT_WR))
+    show(f"unconnected {kind} send after shutdown", lambda: lone.send(b"x", socket.MSG_NOSIGNAL))
+    show(f"unconnected {kind} select", lambda: ready(lone))
+    lone.close()
+
+
+for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_SEQPACKET):
+    unconnected(kind)
+listener = socket.socket(socket.AF_UNIX)
+listener.bind("\0listener-" + TAG)
+listener.listen(1)
+show("listener select", lambda: ready(listener))
+show("listener shutdown", lambda: listener.shutdown(socket.SHUT_RDWR))
+show("listener select after shutdown", lambda: ready(listener))
+show("listener recv", lambda: listener.recv(1, socket.MSG_DONTWAIT))
+listener.close()
 show("unsupported family", lambda: socket.socket(socket.AF_UNIX, 9))
 show("bad protocol", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 7))
 show("path too long", lambda: socket.socket(socket.AF_UNIX).bind("/tmp/" + "x" * 200))
