@@ -1,7 +1,7 @@
 """Building a sandbox's VFS: the mount tree every process starts with.
 
 /          overlay: tmpfs upper over the read-only gofer root (overlay=False: the gofer root, written through)
-/dev       devfs, with /dev/shm a tmpfs
+/dev       devfs, with /dev/shm a tmpfs and /dev/pts devpts
 /proc      procfs
 /tmp       tmpfs
 """
@@ -14,6 +14,7 @@ import stat
 from gofer.client import GoferClient
 from sentry.vfs.fs.anon import HOSTFS
 from sentry.vfs.fs.dev import make_devfs
+from sentry.vfs.fs.devpts import DevptsFilesystem
 from sentry.vfs.fs.gofer import GoferFilesystem
 from sentry.vfs.fs.host import HostFile, HostInode
 from sentry.vfs.fs.overlay import OverlayFilesystem
@@ -51,8 +52,10 @@ def make_vfs(
     def open_console(task, loc: Location, flags: int) -> HostFile:
         return HostFile(loc, flags, os.dup(ttys[0]))
 
-    dev_fs, dev_root = make_devfs(open_console if ttys else None)
+    devpts = DevptsFilesystem()
+    dev_fs, dev_root = make_devfs(open_console if ttys else None, devpts.open_master)
     vfs.mount_path(b"/dev", dev_fs, dev_root, source="dev")
+    vfs.mount_path(b"/dev/pts", devpts, devpts.root, source="devpts")
     # The console is /dev/console itself (fstat(0) matches stat("/dev/console"), so
     # ttyname() works); other host fds are anonymous files.
     console = vfs.resolve(None, vfs.root, b"/dev/console")

@@ -16,3 +16,8 @@ def test_proc_pid_mem_self_and_child_only(sandbox_run, cprogram):
 def test_file_locks_between_processes(sandbox_run, cprogram):
     r = sandbox_run([cprogram("locks"), "/tmp/lockfile"])
     assert (r.code, r.out) == (0, "locks ok\n"), r.out + r.err + r.log
+
+
+def test_pseudo_terminals(sandbox_run, cprogram):
+    r = sandbox_run([cprogram("pty")], timeout=60)
+    assert (r.code, r.out) == (0, "pty ok\n"), r.out + r.err + r.log
