@@ -194,7 +194,7 @@ def make_procfs(vfs) -> tuple[ProcFilesystem, Directory]:
         b"meminfo": static("meminfo", meminfo),
         b"uptime": static("uptime", lambda: uptime(fs)),
         b"version": static("version", lambda: KERNEL_VERSION),
-        b"loadavg": static("loadavg", lambda: b"0.00 0.00 0.00 0/0 0\n"),
+        b"loadavg": static("loadavg", lambda: loadavg(fs)),
         b"stat": static("stat", lambda: system_stat(fs)),
         b"filesystems": static("filesystems", lambda: FILESYSTEMS),
         b"thread-self": lambda: Link(
@@ -434,6 +434,14 @@ def system_stat(fs: ProcFilesystem) -> bytes:
     lines += ["intr 0", "ctxt 0", f"btime {fs.boot_ns // 1_000_000_000}", f"processes {nprocs}"]
     lines += ["procs_running 1", "procs_blocked 0"]
     return ("\n".join(lines) + "\n").encode()
+
+
+def loadavg(fs: ProcFilesystem) -> bytes:
+    """Load is not measured (zeros); the runnable/total thread counts and the last pid are real."""
+    groups = fs.kernel.thread_groups() if fs.kernel is not None else []
+    threads = sum(len(tg.tasks()) for tg in groups)
+    last = max((tg.pid for tg in groups), default=0)
+    return f"0.00 0.00 0.00 1/{max(threads, 1)} {last}\n".encode()
 
 
 def mounts(vfs, root: Location) -> bytes:
