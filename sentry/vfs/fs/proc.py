@@ -261,7 +261,7 @@ def process_dir(fs: ProcFilesystem, tg) -> Directory:
         b"mem": lambda: MemInode(fs, ("pid", pid, "mem"), tg),
         b"smaps": guarded("smaps", lambda: proc_text.smaps(leader().mm.maps_text()), False),
         b"limits": gen("limits", lambda: proc_text.limits(tg.rlimits)),
-        b"statm": gen("statm", lambda: b"0 0 0 0 0 0 0\n"),
+        b"statm": gen("statm", lambda: proc_text.statm(leader().mm.maps_text())),
         b"fdinfo": lambda: FdDirectory(fs, tg, info=True),
         b"task": lambda: TaskDirectory(fs, tg),
         b"loginuid": gen("loginuid", lambda: b"4294967295"),
@@ -393,11 +393,13 @@ class FdDirectory(ProcInode):
 def status(tg) -> bytes:
     task = main_task(tg)
     c = task.creds
+    vm_kb = proc_text.mapped_bytes(task.mm.maps_text()) // 1024
     return (
         f"Name:\t{task.comm[:15]}\nState:\tR (running)\nTgid:\t{tg.pid}\nNgid:\t0\nPid:\t{tg.pid}\n"
         f"PPid:\t{tg.parent_pid()}\nTracerPid:\t0\n"
         f"Uid:\t{c.ruid}\t{c.euid}\t{c.suid}\t{c.fsuid}\nGid:\t{c.rgid}\t{c.egid}\t{c.sgid}\t{c.fsgid}\n"
-        f"FDSize:\t{task.fds.max_fds}\nGroups:\t{' '.join(map(str, c.groups))}\n"
+        f"FDSize:\t{task.fds.max_fds}\nVmSize:\t{vm_kb} kB\nVmRSS:\t{vm_kb} kB\n"
+        f"Groups:\t{' '.join(map(str, c.groups))}\n"
         f"Threads:\t{len(tg.tasks())}\nCapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
         f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\nCapAmb:\t{0:016x}\n"
         f"Seccomp:\t0\nCpus_allowed_list:\t{proc_text.cpu_list()}\nMems_allowed_list:\t0\n"
@@ -410,6 +412,8 @@ def stat_line(tg) -> bytes:
     fields = [0] * 49
     fields[0:4] = [tg.parent_pid(), tg.pgid(), tg.sid(), 0]
     fields[14:17] = [20, 0, len(tg.tasks())]
+    size = proc_text.mapped_bytes(task.mm.maps_text())
+    fields[19:22] = [size, size // 4096, proc_text.RLIM_INFINITY]
     return f"{tg.pid} ({task.comm[:15]}) R {' '.join(map(str, fields))}\n".encode()
 
 

@@ -20,6 +20,21 @@ LIMIT_ROWS = (
 )  # fmt: skip
 
 
+def mapped_bytes(maps_text: str) -> int:
+    """The total size of the mappings (VmSize; residency is not tracked, so it stands for RSS too)."""
+    total = 0
+    for line in maps_text.splitlines():
+        if line.strip():
+            start, _, end = line.split(None, 1)[0].partition("-")
+            total += int(end, 16) - int(start, 16)
+    return total
+
+
+def statm(maps_text: str) -> bytes:
+    pages = mapped_bytes(maps_text) // 4096
+    return f"{pages} {pages} 0 0 0 {pages} 0\n".encode()
+
+
 def smaps(maps_text: str) -> bytes:
     """/proc/<pid>/smaps: each maps line with its size (residency is not tracked: Rss counts it all)."""
     out = []
