@@ -183,7 +183,13 @@ class Task:
                 if self.killed or self.signal_pending():
                     self.in_app = False
                     continue
-                event = self.ctx.switch(self.mm.asp, self.regs)
+                try:
+                    event = self.ctx.switch(self.mm.asp, self.regs)
+                except PlatformError:
+                    raise
+                except Exception as e:
+                    # Whatever a platform raises from switch is its failure, not the Sentry's.
+                    raise PlatformError(f"switch raised {e!r}") from e
                 self.in_app = False
                 if type(event) is Syscall:
                     dispatch(self, event.nr, event.args)
