@@ -195,3 +195,11 @@ def test_extended_attributes(world, mode):
     assert task.call(fscalls.sys_setxattr, path, bogus, value, 4, 0) == -errno.EOPNOTSUPP
     if mode == "overlay":
         assert os.listxattr(rootfs / "etc" / "passwd") == []
+
+
+def test_a_reader_opened_before_a_copy_up_sees_the_new_data(world, mode):
+    task, _, _ = world
+    reader = open_(task, b"/etc/passwd")
+    assert write_file(task, b"/etc/passwd", b"rewritten\n") == 0
+    assert task.call(fdcalls.sys_pread64, reader, BUF, 100, 0) == 10 and task.get(BUF, 10) == b"rewritten\n"
+    task.call(fdcalls.sys_close, reader)

@@ -27,7 +27,7 @@ import weakref
 
 from sentry.errors import Errno
 from sentry.vfs.dirent import DirEntry, dtype_of
-from sentry.vfs.file import DirectoryFile, FileDescription
+from sentry.vfs.file import DirectoryFile, FileDescription, SeekableFile
 from sentry.vfs.fs.tmpfs import TmpDir, TmpFifo, TmpFile, TmpFilesystem, TmpInode, TmpSymlink
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location
@@ -168,7 +168,10 @@ class OverlayInode(Inode):
             return DirectoryFile(loc, flags)
         if self.upper is not None or flags & os.O_ACCMODE != os.O_RDONLY:
             return self.copy_up().open(task, loc, flags)
-        return self.lower.open(task, loc, flags)
+        inner = self.lower.open(task, loc, flags)
+        if not stat.S_ISREG(self.mode):
+            return inner
+        return LowerFile(loc, flags, inner)
 
     # --- copy-up ---------------------------------------------------------------------
     def copy_up(self, with_data: bool = True) -> TmpInode:
@@ -350,3 +353,41 @@ class OverlayInode(Inode):
             new_dir._children.pop(new_name, None)
             src.parent, src.name = new_dir, new_name
             new_dir._children[new_name] = src
+
+
+class LowerFile(SeekableFile):
+    """A read-only open of a file that was still only in the lower layer.
+
+    It reads the lower file until someone copies the file up, then the upper
+    copy, so a reader never sees stale data after another process's write (as
+    Linux overlayfs since 4.19). `host_fd` is the lower file's, for mappings.
+    """
+
+    def __init__(self, loc: Location, flags: int, inner: FileDescription) -> None:
+        super().__init__(loc, flags)
+        self.inner = inner
+
+    @property
+    def host_fd(self):
+        return self.inner.host_fd
+
+    def _upper(self) -> TmpFile | None:
+        upper = self.loc.inode.upper
+        return upper if isinstance(upper, TmpFile) else None
+
+    def pread(self, task, count: int, offset: int) -> bytes:
+        upper = self._upper()
+        if upper is not None:
+            return upper.read_at(count, offset)
+        return self.inner.pread(task, count, offset)
+
+    def pwrite(self, task, data: bytes, offset: int) -> int:
+        raise Errno(errno.EBADF)
+
+    def stat(self) -> Stat:
+        if self._upper() is not None:
+            return self.loc.inode.stat()
+        return self.inner.stat()
+
+    def release(self) -> None:
+        self.inner.decref()
