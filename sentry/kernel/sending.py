@@ -60,7 +60,7 @@ class SignalSender:
             tg.pending.discard(bit(sig.SIGCONT))
             for t in tg.threads:
                 t.pending.discard(bit(sig.SIGCONT))
-        if tg.handlers.is_ignored(signo) and not (task.signal_mask if task else 0) & bit(signo):
+        if tg.handlers.is_ignored(signo) and not getattr(task or tg.leader, "signal_mask", 0) & bit(signo):
             return
         pending = task.pending if task is not None else tg.pending
         if not pending.add(info):

@@ -66,6 +66,18 @@ int main(void)
 	CHECK(read(fd, &si, 8) == -1 && errno == EINVAL);
 	CHECK(syscall(SYS_signalfd4, -1, &mask, 4, 0) == -1 && errno == EINVAL);
 	CHECK(read(fd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1);
+	/* SIGCHLD is ignored by default, but blocked it stays pending and a signalfd reads it. */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	CHECK(sigprocmask(SIG_BLOCK, &chld, NULL) == 0);
+	int cfd = signalfd(-1, &chld, 0);
+	child = fork();
+	if (child == 0)
+		_exit(3);
+	CHECK(read(cfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGCHLD);
+	CHECK(si.ssi_code == CLD_EXITED && si.ssi_status == 3 && si.ssi_pid == (uint32_t)child);
+	waitpid(child, NULL, 0);
 	printf("signalfd_usr1 ok\n");
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* timerfd: a periodic timer's ticks are counted and read; gettime, disarm, poll readiness. */
 #include <poll.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,15 @@ int main(void)
 	pfd.fd = r;
 	CHECK(poll(&pfd, 1, 5000) == 1 && pfd.revents == POLLIN);
 	CHECK(read(r, &ticks, 8) == 8 && ticks == 1);
+	/* epoll on a timerfd wakes when it fires. */
+	int ep = epoll_create1(0);
+	struct epoll_event e = {.events = EPOLLIN, .data.fd = t}, ev;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, t, &e) == 0);
+	struct itimerspec once = {.it_value = {0, 20000000}};
+	CHECK(timerfd_settime(t, 0, &once, NULL) == 0);
+	CHECK(epoll_wait(ep, &ev, 1, 5000) == 1 && ev.data.fd == t);
+	CHECK(read(t, &ticks, 8) == 8 && ticks == 1);
+	CHECK(timerfd_gettime(t, &cur) == 0 && cur.it_value.tv_sec == 0 && cur.it_value.tv_nsec == 0);
 	CHECK(timerfd_create(12345, 0) == -1 && errno == EINVAL);
 	struct itimerspec bad = {.it_value = {0, 2000000000}};
 	CHECK(timerfd_settime(r, 0, &bad, NULL) == -1 && errno == EINVAL);
