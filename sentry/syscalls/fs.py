@@ -460,6 +460,10 @@ def _chown(task, loc: Location, uid: int, gid: int) -> int:
     if loc.mount.readonly:
         raise Errno(errno.EROFS)
     loc.inode.chown(uid, gid)
+    # As Linux: a changed owner drops set-user-ID, and set-group-ID where it means "setgid" (group exec).
+    kill = stat.S_ISUID | (stat.S_ISGID if st.mode & stat.S_IXGRP else 0)
+    if stat.S_ISREG(st.mode) and st.mode & kill and (uid != -1 or gid != -1):
+        loc.inode.chmod(st.mode & 0o7777 & ~kill)
     return 0
 
 

@@ -155,6 +155,12 @@ def test_permissions_follow_the_task_credentials(world):
     assert call(user, fscalls.sys_unlink, b"/tmp/roots") == -errno.EPERM
     assert call(user, fscalls.sys_rename, b"/tmp/roots", b"/tmp/mine") == -errno.EPERM
     assert call(root, fscalls.sys_unlink, b"/tmp/users") == 0
+    # chown drops set-user-ID.
+    assert call(root, fscalls.sys_chmod, b"/tmp/roots", ints=(0o4755,)) == 0
+    assert call(root, fscalls.sys_chown, b"/tmp/roots", ints=(1000, 1000)) == 0
+    assert call(root, fscalls.sys_stat, b"/tmp/roots", ints=(BUF,)) == 0
+    assert struct.unpack_from("<I", root.get(BUF + 24, 4))[0] & 0o7777 == 0o755
+    assert call(root, fscalls.sys_chown, b"/tmp/roots", ints=(0, 0)) == 0
     # Root without CAP_DAC_OVERRIDE is just an owner like any other.
     weak = Credentials(cap_effective=0, cap_permitted=0)
     root.creds = weak
