@@ -72,7 +72,7 @@ def _timeval(seconds: float | None) -> bytes:
 
 def set_option(sock: UnixSocket, level: int, name: int, value: bytes) -> None:
     if level != SOL_SOCKET:
-        raise Errno(errno.ENOPROTOOPT if level in (0, 6, 17, 41) else errno.EOPNOTSUPP)
+        raise Errno(errno.EOPNOTSUPP)  # AF_UNIX has no protocol-level options
     opts = sock.options
     if name == SO_PASSCRED:
         opts.passcred = bool(_int(value))
@@ -99,7 +99,7 @@ def set_option(sock: UnixSocket, level: int, name: int, value: bytes) -> None:
 
 def get_option(sock: UnixSocket, level: int, name: int) -> bytes:
     if level != SOL_SOCKET:
-        raise Errno(errno.ENOPROTOOPT if level in (0, 6, 17, 41) else errno.EOPNOTSUPP)
+        raise Errno(errno.EOPNOTSUPP)  # AF_UNIX has no protocol-level options
     opts = sock.options
     simple = {
         SO_TYPE: sock.kind,

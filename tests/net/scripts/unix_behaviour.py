@@ -141,6 +141,30 @@ show("listener shutdown", lambda: listener.shutdown(socket.SHUT_RDWR))
 show("listener select after shutdown", lambda: ready(listener))
 show("listener recv", lambda: listener.recv(1, socket.MSG_DONTWAIT))
 listener.close()
+o1, o2 = pair()
+show(
+    "SO_RCVTIMEO set",
+    lambda: o1.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("qq", 0, 50000)),
+)
+show("recv times out", lambda: o1.recv(1))
+show(
+    "SO_RCVTIMEO bad usec",
+    lambda: o1.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("qq", 0, 2000000)),
+)
+show("SO_SNDBUF set", lambda: o1.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536))
+show("SO_SNDBUF get", lambda: o1.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+show("SO_PASSCRED default", lambda: o1.getsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED))
+show("SO_REUSEADDR set", lambda: o1.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1))
+show("SO_REUSEADDR get", lambda: o1.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR))
+show("SO_KEEPALIVE get", lambda: o1.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+show("SO_DOMAIN", lambda: o1.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN))
+show("SO_PROTOCOL", lambda: o1.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL))
+show("SO_LINGER", lambda: o1.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
+show("unknown option", lambda: o1.getsockopt(socket.SOL_SOCKET, 999))
+show("TCP level", lambda: o1.getsockopt(socket.IPPROTO_TCP, 1))
+show("FIONREAD-free peek", lambda: (o2.send(b"peek"), o1.recv(10, socket.MSG_PEEK), o1.recv(10)))
+o1.close()
+o2.close()
 show("unsupported family", lambda: socket.socket(socket.AF_UNIX, 9))
 show("bad protocol", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 7))
 show("path too long", lambda: socket.socket(socket.AF_UNIX).bind("/tmp/" + "x" * 200))
