@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ class Node:
     def fresh_stat(self) -> os.stat_result:
         if self.fd is not None:
             return os.fstat(self.fd)
+        if self.parent is None:
+            raise OSError(errno.ESTALE, "file removed or replaced")
         return os.stat(self.name, dir_fd=self.parent.fd, follow_symlinks=False)
 
 

@@ -163,7 +163,14 @@ class WriteOps:
             os.rmdir(req.name, dir_fd=_dir_fd(parent))
         else:
             os.unlink(req.name, dir_fd=_dir_fd(parent))
+        self._orphan(parent, req.name)
         return pb.Response(empty=pb.EmptyResponse())
+
+    def _orphan(self, parent: Node, name: bytes) -> None:
+        """Nodes named (parent, name) no longer have that name: later operations on them are ESTALE."""
+        for node in list(self._nodes.values()):
+            if node.parent is parent and node.name == name and node.fd is None:
+                node.parent = None
 
     def rename(self, req: pb.RenameRequest) -> pb.Response:
         self._writing()
@@ -181,6 +188,7 @@ class WriteOps:
             else:
                 raise OSError(errno.EEXIST, "target exists")
         os.rename(req.name, req.new_name, src_dir_fd=old_fd, dst_dir_fd=new_fd)
+        self._orphan(new, req.new_name)
         # Nodes named through the old place now live at the new one.
         for node in list(self._nodes.values()):
             if node.parent is old and node.name == req.name:
@@ -222,9 +230,7 @@ class WriteOps:
         return pb.Response(empty=pb.EmptyResponse())
 
     def statfs(self, req: pb.StatFSRequest) -> pb.Response:
-        node = self._node(req.node)
-        fd = node.fd if node.fd is not None else node.parent.fd
-        st = os.fstatvfs(fd)
+        st = os.fstatvfs(_where(self._node(req.node))[0])
         return pb.Response(
             statfs=pb.StatFSResponse(
                 type=V9FS_MAGIC,

@@ -188,3 +188,27 @@ def test_read_only_gofer_refuses_every_write(ro_client, tree):
             call()
         assert e.value.errno == errno.EROFS
     assert (tree / "dir" / "file").read_text() == "inside\n"
+
+
+def test_nodes_of_replaced_or_removed_files_go_stale(client, tree):
+    d, _ = client.walk(ROOT_NODE, b"dir")
+    victim, _ = client.walk(d, b"file")
+    client.create(d, b"other", 0o644, 0, 0)
+    client.rename(d, b"other", d, b"file")
+    with pytest.raises(OSError) as e:
+        client.setattr(victim, uid=os.getuid(), gid=os.getgid())
+    assert e.value.errno == errno.ESTALE
+    fresh, _ = client.walk(d, b"file")
+    client.unlink(d, b"file")
+    for call in (
+        lambda: client.setattr(fresh, atime_ns=1, mtime_ns=1),
+        lambda: client.stat(fresh),
+        lambda: client.statfs(fresh),
+        lambda: client.open(fresh, os.O_RDONLY),
+        lambda: client.xattr(fresh, writes.XATTR_LIST),
+        lambda: client.fsync(fresh),
+    ):
+        with pytest.raises(OSError) as e:
+            call()
+        assert e.value.errno in (errno.ESTALE, errno.EPERM)
+    assert client.stat(ROOT_NODE).mode  # the gofer is still serving
