@@ -26,6 +26,7 @@ PATHS = [b"/etc/passwd", b"/tmp", b"/tmp/x", b"/proc/self/fd/1", b"/proc/self/ma
 # Real files of every filesystem: the overlay root, tmpfs, procfs (mem too), sysfs, devfs.
 SAMPLE_PATHS = [b"/etc/passwd", b"/tmp", b"/proc/self/fd/1", b"/dev/zero", b".", b"/proc/self/mem", b"/data"]
 SAMPLE_PATHS += [b"/sys/devices/system/cpu/online", b"/proc/sys/kernel/hostname", b"/proc/self/fdinfo/1"]
+SAMPLE_PATHS += [b"/dev/ptmx", b"/dev/pts"]
 ARG = st.one_of(
     st.sampled_from([0, 1, 2, 3, 4, 5, 100, 0xFFFFFFFF, MASK, 1 << 63, (-100) & MASK, BASE, BASE + SIZE - 1]),
     st.integers(0, 64),
@@ -58,3 +59,37 @@ def test_handlers_only_raise_errno(sandbox, data):
     except Errno:
         return
     assert isinstance(result, int) and result >= 0
+
+
+TTY_IOCTLS = [0x5401, 0x5402, 0x5403, 0x5404, 0x5409, 0x540A, 0x540B, 0x540E, 0x540F, 0x5410, 0x5411, 0x5413,
+              0x5414, 0x541B, 0x5420, 0x5422, 0x5429, 0x80045430, 0x40045431, 0x80045439, 0x5441]  # fmt: skip
+
+
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_terminal_ioctls_and_io_only_raise_errno(sandbox, data):
+    task = sandbox
+    task.interrupt.set()
+    task.put(0, b"/dev/ptmx\0")
+    master = fscalls.sys_openat(task, (-100) & MASK, BASE, os.O_RDWR | os.O_NONBLOCK, 0)
+    try:
+        for _ in range(data.draw(st.integers(1, 6))):
+            cmd = data.draw(st.one_of(st.sampled_from(TTY_IOCTLS), st.integers(0, 0xFFFFFFFF)))
+            arg = data.draw(ARG)
+            op = data.draw(st.sampled_from(["ioctl", "read", "write"]))
+            try:
+                if op == "ioctl":
+                    result = fdcalls.sys_ioctl(task, master, cmd, arg)
+                elif op == "read":
+                    result = fdcalls.sys_read(task, master, arg, data.draw(ARG))
+                else:
+                    result = fdcalls.sys_write(task, master, arg, data.draw(st.integers(0, 4096)))
+            except Errno:
+                continue
+            assert isinstance(result, int) and result >= 0
+    finally:
+        task.fds.close(master)

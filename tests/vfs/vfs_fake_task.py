@@ -99,6 +99,10 @@ class FakeKernel:
     def thread_groups(self) -> list[FakeThreadGroup]:
         return list(self.groups.values())
 
+    def process_group(self, pgid: int) -> None:
+        """No process groups here: terminal job-control ioctls find none (EPERM), signals go nowhere."""
+        return None
+
 
 class FakeTask:
     def __init__(self, kernel: FakeKernel, pid: int, fds: FDTable, fs: FSContext, creds=None) -> None:
