@@ -54,6 +54,7 @@ class MM:
         self.vmas: list[VMA] = []
         self._starts: list[int] = []
         self.pages: dict[int, int] = {}
+        self.dirty: set[int] = set()  # pages of MAP_SHARED file mappings stored to since mapped
         self.lock = threading.RLock()
         self.brk_start = 0
         self.brk = 0
@@ -176,19 +177,45 @@ class MM:
                 runs.append((addr, addr + PAGE_SIZE))
         return runs
 
+    def _write_back(self, start: int, end: int) -> None:
+        """Store the pages of MAP_SHARED file mappings in [start, end) back into their files.
+
+        Shared file mappings hold private copies of the file's pages (a partial
+        implementation: two processes mapping one file do not see each other's
+        stores), so their contents are written back when the pages go (munmap,
+        MADV_DONTNEED, exit) and on msync.
+        """
+        for vma in self._vmas_in(start, end):
+            if not vma.writeback or vma.backing is None:
+                continue
+            lo, hi = max(start, vma.start), min(end, vma.end)
+            for vpn in sorted(v for v in self._pages_in(lo, hi) if v in self.dirty):
+                frame = self.pages[vpn]
+                offset = vma.offset + (vpn << PAGE_SHIFT) - vma.start
+                vma.backing.write(offset, bytes(self.view[frame : frame + PAGE_SIZE]))
+
+    def sync(self, start: int, end: int) -> None:
+        """msync: write shared file mappings in the range back."""
+        with self.lock:
+            self._write_back(start, end)
+
     def _drop_pages(self, start: int, end: int) -> None:
         """Remove pages in [start, end) from the platform and the page table, then free them."""
         self._asp_reduced()
         victims = list(self._pages_in(start, end))
         if not victims:
             return
+        self._write_back(start, end)
         self.asp.unmap(start, end - start)
         self.frames.unref_many([self.pages.pop(vpn) for vpn in victims])
+        self.dirty.difference_update(victims)
 
-    def _asp_perms(self, vma: VMA, frame: int) -> Access:
+    def _asp_perms(self, vma: VMA, frame: int, vpn: int = -1) -> Access:
         prot = vma.prot
         if prot & PROT_WRITE and not vma.shared and self.frames.count(frame) > 1:
             prot &= ~PROT_WRITE
+        elif vma.writeback and vpn not in self.dirty:
+            prot &= ~PROT_WRITE  # the first store faults, so we know the page needs writing back
         if prot:
             prot |= PROT_READ
         return Access(prot)
@@ -225,7 +252,7 @@ class MM:
             self.view[base : base + len(data)] = data
         for i in range(count):
             self.pages[first + i] = base + i * PAGE_SIZE
-        self.asp.map(first << PAGE_SHIFT, count * PAGE_SIZE, base, self._asp_perms(vma, base))
+        self.asp.map(first << PAGE_SHIFT, count * PAGE_SIZE, base, self._asp_perms(vma, base, first))
 
     @staticmethod
     def _cache_of(vma: VMA) -> PageCache | None:
@@ -258,7 +285,7 @@ class MM:
             if frame is None:
                 perms = Access.NONE
             else:
-                perms = fixed if fixed is not None else self._asp_perms(vma, frame)
+                perms = fixed if fixed is not None else self._asp_perms(vma, frame, v)
             if run_len and frame == run_frame + run_len * PAGE_SIZE and perms == run_perms:
                 run_len += 1
                 continue
@@ -270,13 +297,16 @@ class MM:
                 run_start, run_frame, run_perms, run_len = v, frame, perms, 1
 
     def _break_cow(self, vma: VMA, vpn: int, frame: int) -> int:
+        """A store to vpn is about to happen: give it a private frame and map it writable."""
+        if vma.writeback:
+            self.dirty.add(vpn)
         if self.frames.count(frame) > 1:
             new = self.frames.copy(frame)
-            self.asp.map(vpn << PAGE_SHIFT, PAGE_SIZE, new, self._asp_perms(vma, new))
+            self.asp.map(vpn << PAGE_SHIFT, PAGE_SIZE, new, self._asp_perms(vma, new, vpn))
             self.pages[vpn] = new
             self.frames.unref(frame)
             return new
-        self.asp.map(vpn << PAGE_SHIFT, PAGE_SIZE, frame, self._asp_perms(vma, frame))
+        self.asp.map(vpn << PAGE_SHIFT, PAGE_SIZE, frame, self._asp_perms(vma, frame, vpn))
         return frame
 
     def _grow_stack(self, addr: int) -> VMA | None:
@@ -322,6 +352,8 @@ class MM:
                     if count > 3:
                         log.error("page %#x faults repeatedly (%s) although mapped", addr, access)
                         return False
+                    if access & Access.WRITE and vma.writeback:
+                        self.dirty.add(vpn)
                     window = CACHED_FAULT_AROUND if self._cache_of(vma) is not None else FAULT_AROUND
                     self._map_present(vma, vpn, window)
             except MemoryError:
@@ -343,7 +375,11 @@ class MM:
             if frame is None:
                 self._populate(vma, vpn)
                 frame = self.pages[vpn]
-            if write and not vma.shared and self.frames.count(frame) > 1:
+            if (
+                write
+                and not vma.shared
+                and (self.frames.count(frame) > 1 or vma.writeback and vpn not in self.dirty)
+            ):
                 frame = self._break_cow(vma, vpn, frame)
         except MemoryError:
             raise Errno(errno.ENOMEM) from None
@@ -456,6 +492,7 @@ class MM:
         name: str = "",
         growsdown: bool = False,
         max_prot: int = PROT_READ | PROT_WRITE | PROT_EXEC,
+        writeback: bool = False,
     ) -> int:
         """Create a mapping (mmap's core); returns its address."""
         length = page_up(length)
@@ -488,6 +525,7 @@ class MM:
                 name=name,
                 growsdown=growsdown,
                 max_prot=max_prot,
+                writeback=writeback,
             )
             self._insert(vma)
             return addr
@@ -594,6 +632,9 @@ class MM:
             self.asp.unmap(old, old_len)
         for vpn in present:
             self.pages[vpn + delta] = self.pages.pop(vpn)
+            if vpn in self.dirty:
+                self.dirty.discard(vpn)
+                self.dirty.add(vpn + delta)
         self._unmap_locked(old, old + old_len)
         self._insert(moved)
         return new
@@ -642,6 +683,7 @@ class MM:
     def release(self) -> None:
         """Drop every mapping and the platform address space (no thread may run in it)."""
         with self.lock:
+            self._write_back(self.min_addr, self.max_addr)
             self.asp.release()
             pages, self.pages = self.pages, {}
             self.frames.unref_many(list(pages.values()))

@@ -19,6 +19,9 @@ class Backing(Protocol):
 
     def read(self, offset: int, size: int) -> bytes: ...
 
+    def write(self, offset: int, data: bytes) -> None:
+        """Store contents back (MAP_SHARED file mappings); short at the file's end."""
+
     def attach(self) -> None:
         """One more VMA maps these contents."""
 
@@ -41,6 +44,9 @@ class BytesBacking:
     def read(self, offset: int, size: int) -> bytes:
         return self.data[offset : offset + size]
 
+    def write(self, offset: int, data: bytes) -> None:
+        raise NotImplementedError("in-memory contents are read-only")
+
     def attach(self) -> None:
         pass
 
@@ -62,6 +68,7 @@ class VMA:
     growsdown: bool = False
     max_prot: int = PROT_READ | PROT_WRITE | PROT_EXEC  # mprotect may not exceed this (read-only fds)
     locked: bool = False
+    writeback: bool = False  # MAP_SHARED file mapping: page contents go back to the file (see MM)
 
     @property
     def length(self) -> int:
@@ -107,6 +114,7 @@ class VMA:
             and self.name == upper.name
             and self.growsdown == upper.growsdown
             and self.max_prot == upper.max_prot
+            and self.writeback == upper.writeback
         )
 
     def perms_text(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,8 @@ from sentry.syscalls.args import s32
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
+
+log = logging.getLogger(__name__)
 
 MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 1, 2, 3
 MAP_FIXED, MAP_ANONYMOUS, MAP_32BIT, MAP_GROWSDOWN = 0x10, 0x20, 0x40, 0x100
@@ -62,6 +65,15 @@ class FileBacking:
         except Errno:
             return b""
 
+    def write(self, offset: int, data: bytes) -> None:
+        """Write back, never growing the file (the mapping's last page may reach past its end)."""
+        try:
+            size = self.file.stat().size
+            if offset < size:
+                self.file.pwrite(self.task, data[: size - offset], offset)
+        except Errno:
+            log.warning("write-back of %s at %#x failed", self.name, offset)
+
     def attach(self) -> None:
         with self._lock:
             self._users += 1
@@ -107,6 +119,7 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     if offset + length >= 1 << 63:
         raise Errno(errno.EOVERFLOW)
     shared = kind == MAP_SHARED
+    writeback = False
     backing = None
     max_prot = PROT_ALL
     name = ""
@@ -122,7 +135,8 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
         if (stat.mode & 0o170000) not in (0o100000, 0o020000):
             raise Errno(errno.ENODEV)
         backing = FileBacking(task, file)
-        # Shared file mappings are private copies (documented partial support): data is read at fault time.
+        # Shared file mappings are private copies written back to the file (see MM._write_back).
+        writeback = shared and file.writable
         shared = False
     elif shared:
         offset = 0
@@ -138,6 +152,7 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
         name=name,
         growsdown=bool(flags & MAP_GROWSDOWN),
         max_prot=max_prot,
+        writeback=writeback,
     )
 
 
@@ -201,6 +216,7 @@ def sys_msync(task: Task, addr: int, length: int, flags: int) -> int:
     addr, length = _range(task, addr, length)
     if not task.mm.range_mapped(addr, addr + length):
         raise Errno(errno.ENOMEM)
+    task.mm.sync(addr, addr + length)
     return 0
 
 

@@ -80,3 +80,8 @@ def test_fork_inherits_and_exec_resets_fpu_state(sandbox_run, program):
 def test_general_protection_fault_is_sigsegv_si_kernel(sandbox_run, program):
     r = sandbox_run([program("gp")])
     assert (r.code, r.out) == (0, "sig 11 code 0x80 addr (nil)\n")
+
+
+def test_shared_file_mappings_write_back(sandbox_run, program):
+    r = sandbox_run([program("mmapfile")])
+    assert (r.code, r.out) == (0, "mmapfile ok\n")
