@@ -12,7 +12,7 @@ import struct
 
 from sentry.errors import Errno
 
-AF_UNSPEC, AF_UNIX, AF_INET, AF_INET6 = 0, 1, 2, 10
+AF_UNSPEC, AF_UNIX, AF_INET = 0, 1, 2
 SUN_PATH_MAX = 108
 SOCKADDR_UN_MAX = 2 + SUN_PATH_MAX
 _FAMILY = struct.Struct("<H")

@@ -34,8 +34,7 @@ CONNECTION_ORIENTED = (SOCK_STREAM, SOCK_SEQPACKET)
 POLLRDHUP = 0x2000
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
-MSG_PEEK, MSG_CTRUNC, MSG_TRUNC, MSG_DONTWAIT = 0x2, 0x8, 0x20, 0x40
-MSG_EOR, MSG_WAITALL, MSG_NOSIGNAL = 0x80, 0x100, 0x4000
+MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 0x2, 0x40, 0x100, 0x4000
 # Linux's default socket buffer (net.core.rmem_default) and datagram queue length.
 BUFFER = 212992
 MAX_DGRAM_QLEN = 512
@@ -63,7 +62,8 @@ class UnixSocket(FileDescription):
         self.backlog: collections.deque[UnixSocket] | None = None  # listening
         self.backlog_max = 0
         self.shut = 0
-        self.error = 0
+        self.error = 0  # pending socket error (SO_ERROR): ECONNRESET when the peer went away unread
+        self.embryo = False  # a connection waiting in a listener's backlog
 
     # --- names -----------------------------------------------------------------------
     def bind(self, task, name: bytes) -> None:
@@ -158,6 +158,7 @@ class UnixSocket(FileDescription):
                 server.peer, self.peer = self, server
                 server.peercred, self.peercred = creds, target.creds
                 server.connected = self.connected = True
+                server.embryo = True
                 target.backlog.append(server)
             target.waitq.notify(POLLIN)
             self.waitq.notify(POLLOUT)
@@ -172,6 +173,7 @@ class UnixSocket(FileDescription):
                     raise Errno(errno.EINVAL)
                 if self.backlog:
                     server = self.backlog.popleft()
+                    server.embryo = False
                     server.flags |= flags
                     return server
                 if self.nonblocking:
@@ -337,6 +339,10 @@ class UnixSocket(FileDescription):
             with _LOCK:
                 if self.backlog is not None:
                     raise Errno(errno.EINVAL)
+                # A pending error comes after queued bytes on a stream, before queued records (Linux).
+                if self.error and (not self.queue or self.kind != SOCK_STREAM):
+                    error, self.error = self.error, 0
+                    raise Errno(error)
                 if self.queue:
                     if self.kind == SOCK_STREAM:
                         part = self._take_stream(count - sum(len(r.data) for r in got), flags)
@@ -484,6 +490,9 @@ class UnixSocket(FileDescription):
             binding, self.binding = self.binding, None
             if peer is not None and self.kind in CONNECTION_ORIENTED:
                 peer.shut = RCV_SHUTDOWN | SEND_SHUTDOWN
+                # Closing with data unread (or never accepted) resets the peer, as Linux does.
+                if messages or self.embryo:
+                    peer.error = errno.ECONNRESET
         if binding is not None:
             binding.unbind()
         for message in messages:

@@ -165,6 +165,34 @@ show("TCP level", lambda: o1.getsockopt(socket.IPPROTO_TCP, 1))
 show("FIONREAD-free peek", lambda: (o2.send(b"peek"), o1.recv(10, socket.MSG_PEEK), o1.recv(10)))
 o1.close()
 o2.close()
+
+
+def reset(kind, unread):
+    a, b = pair(kind)
+    b.send(b"y")
+    if unread:
+        a.send(b"x")
+    b.close()
+    p = select.poll()
+    p.register(a, select.POLLIN | select.POLLOUT)
+    show(f"close {kind} unread={unread} revents", lambda: p.poll(0))
+    for i in range(3):
+        show(f"close {kind} unread={unread} recv {i}", lambda: a.recv(5))
+    a.close()
+
+
+for kind in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
+    reset(kind, True)
+    reset(kind, False)
+embryo_listener = socket.socket(socket.AF_UNIX)
+embryo_listener.bind("\0embryo-" + TAG)
+embryo_listener.listen(1)
+embryo = socket.socket(socket.AF_UNIX)
+embryo.connect("\0embryo-" + TAG)
+embryo_listener.close()
+show("never accepted SO_ERROR", lambda: embryo.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+show("never accepted recv", lambda: embryo.recv(5))
+embryo.close()
 show("unsupported family", lambda: socket.socket(socket.AF_UNIX, 9))
 show("bad protocol", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 7))
 show("path too long", lambda: socket.socket(socket.AF_UNIX).bind("/tmp/" + "x" * 200))
