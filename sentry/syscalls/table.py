@@ -101,7 +101,7 @@ _ROWS: tuple[tuple[int, str, str, str], ...] = (
         9,
         "mmap",
         P,
-        "Anonymous and file-backed private mappings; MAP_SHARED of files is read-only shared (writes are not written back).",
+        "MAP_SHARED file mappings are private copies written back to the file on msync, munmap and exit; other processes see the stores only then.",
     ),
     (10, "mprotect", P, "PROT_GROWSDOWN/PROT_GROWSUP are not supported."),
     (11, "munmap", F, "Fully Supported."),
@@ -119,7 +119,12 @@ _ROWS: tuple[tuple[int, str, str, str], ...] = (
     (23, "select", F, "Fully Supported."),
     (24, "sched_yield", F, "Fully Supported."),
     (25, "mremap", F, "Fully Supported."),
-    (26, "msync", P, "Returns success; file-backed shared mappings are not written back."),
+    (
+        26,
+        "msync",
+        P,
+        "Writes MAP_SHARED file mappings back; MS_INVALIDATE does not refresh other processes' copies.",
+    ),
     (27, "mincore", P, "Reports resident pages of the Sentry's own page table."),
     (
         28,
