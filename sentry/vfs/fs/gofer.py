@@ -149,8 +149,14 @@ class GoferInode(Inode):
             os.close(fd)
 
     # --- changes (--overlay2=none; a read-only gofer answers EROFS) -------------------
-    def _child(self, made: tuple[int, WireStat]) -> GoferInode:
+    def _changed(self) -> None:
+        """After a change to this directory: forget the listing, take its new times and link count."""
         self._listed.clear()
+        with gofer_errors():
+            self._stat = _from_wire(self.fs.client.stat(self.node), self.fs.dev)
+
+    def _child(self, made: tuple[int, WireStat]) -> GoferInode:
+        self._changed()
         return GoferInode(self.fs, made[0], made[1])
 
     def create(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
@@ -178,20 +184,20 @@ class GoferInode(Inode):
     def unlink(self, name: bytes) -> None:
         with gofer_errors():
             self.fs.client.unlink(self.node, name)
-        self._listed.clear()
+        self._changed()
 
     def rmdir(self, name: bytes) -> None:
         with gofer_errors():
             self.fs.client.unlink(self.node, name, directory=True)
-        self._listed.clear()
+        self._changed()
 
     def rename(self, name: bytes, new_dir: Inode, new_name: bytes) -> None:
         if not isinstance(new_dir, GoferInode) or new_dir.fs is not self.fs:
             raise Errno(errno.EXDEV)
         with gofer_errors():
             self.fs.client.rename(self.node, name, new_dir.node, new_name)
-        self._listed.clear()
-        new_dir._listed.clear()
+        self._changed()
+        new_dir._changed()
 
     def _setattr(self, **fields) -> None:
         with gofer_errors():
