@@ -38,11 +38,16 @@ def may_access(st: Stat, creds, want: int, *, real: bool = False) -> bool:
     uid, gid = (creds.ruid, creds.rgid) if real else (creds.fsuid, creds.fsgid)
     if _mode_allows(st, uid, gid, tuple(creds.groups), want):
         return True
+
+    def has(cap: int) -> bool:
+        # access(2) runs with the permitted set if the real uid is root, with none otherwise.
+        return bool(creds.cap_permitted >> cap & 1) and creds.ruid == 0 if real else creds.has_cap(cap)
+
     is_dir = stat.S_ISDIR(st.mode)
-    if creds.has_cap(CAP_DAC_OVERRIDE) and (not want & X_OK or is_dir or st.mode & 0o111):
+    if has(CAP_DAC_OVERRIDE) and (not want & X_OK or is_dir or st.mode & 0o111):
         return True
     readish = R_OK | X_OK if is_dir else R_OK
-    return creds.has_cap(CAP_DAC_READ_SEARCH) and not want & ~readish
+    return has(CAP_DAC_READ_SEARCH) and not want & ~readish
 
 
 def check_access(task, st: Stat, want: int, *, real: bool = False) -> None:
