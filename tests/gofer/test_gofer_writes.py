@@ -212,3 +212,18 @@ def test_nodes_of_replaced_or_removed_files_go_stale(client, tree):
             call()
         assert e.value.errno in (errno.ESTALE, errno.EPERM)
     assert client.stat(ROOT_NODE).mode  # the gofer is still serving
+
+
+def test_a_directory_swapped_for_a_symlink_keeps_writes_in_the_real_one(client, tree, tmp_path):
+    d, _ = client.walk(ROOT_NODE, b"dir")
+    os.rename(tree / "dir", tree / "dir2")
+    os.symlink(tmp_path / "outside", tree / "dir")
+    client.create(d, b"planted", 0o644, 0, 0)
+    client.mkdir(d, b"sub", 0o755, 0, 0)
+    client.rename(d, b"file", d, b"renamed")
+    assert (tree / "dir2" / "planted").exists() and (tree / "dir2" / "sub").is_dir()
+    assert (tree / "dir2" / "renamed").exists()
+    assert sorted(os.listdir(tmp_path / "outside")) == ["victim"]
+    with pytest.raises(OSError) as e:
+        client.create(client.walk(ROOT_NODE, b"dir")[0], b"x", 0o644, 0, 0)
+    assert e.value.errno == errno.ENOTDIR
