@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
-from sentry.vfs.dirent import DT_DIR, DirEntry
+from sentry.vfs.dirent import DT_DIR, DirEntry, dtype_of
 from sentry.vfs.mount import path_of
 from sentry.vfs.stat import Stat
 from sentry.vfs.waiter import POLLIN, POLLOUT, Waiter, WaitQueue
@@ -194,7 +194,9 @@ class DirectoryFile(FileDescription):
             parent = self.loc.dentry.parent
             listed = self.loc.inode.listdir()
             names = {e.name for e in listed}
-            pinned = [DirEntry(d.name, d.inode.stat().ino, DT_DIR) for d in self.loc.dentry.pinned()]
+            pinned = [
+                DirEntry(d.name, d.inode.stat().ino, dtype_of(d.inode.mode)) for d in self.loc.dentry.pinned()
+            ]
             self._entries = [
                 DirEntry(b".", ino, DT_DIR),
                 DirEntry(b"..", parent.inode.stat().ino if parent else ino, DT_DIR),
