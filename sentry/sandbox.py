@@ -14,6 +14,7 @@ from sentry.errors import Errno
 from sentry.kernel.creds import Credentials
 from sentry.kernel.exec import execve
 from sentry.kernel.kernel import Kernel
+from sentry.kernel.task import Task
 from sentry.vfs.boot import initial_fs_context, make_vfs
 from sentry.vfs.fdtable import FDTable
 
@@ -61,15 +62,60 @@ class Sandbox:
         cwd: str = "/",
     ) -> None:
         """Create pid 1 in `cwd` and exec argv[0] (PATH is searched if it has no '/'); Errno on failure."""
-        env = list(env if env is not None else [f"PATH={DEFAULT_PATH}"])
         fds = FDTable.from_host_stdio(self.vfs, self.stdio)
         fs = initial_fs_context(self.vfs)
         task = self.kernel.create_init(fds, fs, creds or Credentials())
+        self._launch(task, argv, env, cwd)
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        env: Sequence[str] | None = None,
+        creds: Credentials | None = None,
+        cwd: str = "/",
+        stdio: tuple[int, ...] | None = None,
+    ) -> int:
+        """Start another process in the running sandbox (an OCI exec); its pid, for wait_pid.
+
+        `stdio`: host fds for its 0, 1, 2 (default: the sandbox's); each must be one the VFS
+        wraps (vfs.host_stdio), others are left closed.
+        """
+        fds = FDTable.from_host_stdio(self.vfs, stdio or self.stdio)
+        fs = initial_fs_context(self.vfs)
+        task = self.kernel.create_process(fds, fs, creds or Credentials())
+        try:
+            self._launch(task, argv, env, cwd)
+        except BaseException:
+            from sentry.kernel.exit import exit_task
+
+            exit_task(task)
+            self.kernel.wait_process(task.tg, 5.0)
+            raise
+        return task.tg.pid
+
+    def wait_pid(self, pid: int, timeout: float | None = None) -> int | None:
+        """The wait status of a process started by spawn (None on timeout); pid 1 is wait()."""
+        if pid == 1:
+            return self.wait(timeout)
+        tg = self.kernel.thread_group(pid)
+        if tg is None or not tg.keep_zombie:
+            raise Errno(errno.ECHILD)
+        return self.kernel.wait_process(tg, timeout)
+
+    def pause(self) -> None:
+        """Stop all app code (OCI pause) until resume()."""
+        self.kernel.freeze()
+
+    def resume(self) -> None:
+        self.kernel.thaw()
+
+    def _launch(self, task: Task, argv: Sequence[str], env: Sequence[str] | None, cwd: str) -> None:
+        env = list(env if env is not None else [f"PATH={DEFAULT_PATH}"])
         if cwd != "/":
-            loc = self.vfs.resolve(task, fs.root, os.fsencode(cwd))
+            loc = self.vfs.resolve(task, task.fs.root, os.fsencode(cwd))
             if not stat.S_ISDIR(loc.inode.stat().mode):
                 raise Errno(errno.ENOTDIR)
-            fs.cwd = loc
+            task.fs.cwd = loc
         args = [os.fsencode(a) for a in argv]
         envb = [os.fsencode(e) for e in env]
         last: Errno = Errno(errno.ENOENT)

@@ -167,7 +167,7 @@ def _process_exit(tg: ThreadGroup) -> None:
             kernel.signals.send_to_group(child, SigInfo.kill(child.pdeath_signal, sig.SI_USER, 0, 0))
     parent = tg.parent
     if parent is None or parent.zombie:
-        if tg is not init:
+        if tg is not init and not tg.keep_zombie:
             reap(tg)
     else:
         action = parent.handlers.actions[sig.SIGCHLD]

@@ -55,6 +55,8 @@ class Kernel:
         self.fd_users: dict[int, int] = {}
         self.init_tg: ThreadGroup | None = None
         self.exited = WaitQueue()
+        self.frozen = False
+        self.freeze_queue = WaitQueue()
         self._next_pid = 1
         self.signals = SignalSender(self)
         self.futexes = Futexes()
@@ -136,31 +138,46 @@ class Kernel:
 
     def create_init(self, fds: Any, fs: Any, creds: Credentials) -> Task:
         """An empty pid-1 task (no program yet: exec one with sentry.kernel.exec.execve)."""
+        task = self._new_process(fds, fs, creds)
+        self.init_tg = task.tg
+        return task
+
+    def create_process(self, fds: Any, fs: Any, creds: Credentials) -> Task:
+        """An empty task of a new process outside the tree (an OCI exec), in its own session.
+
+        It has no parent: its zombie stays until `wait_process` collects it.
+        """
+        task = self._new_process(fds, fs, creds)
+        task.tg.keep_zombie = True
+        return task
+
+    def _new_process(self, fds: Any, fs: Any, creds: Credentials) -> Task:
         with self.lock:
             pid = self.alloc_pid()
             tg = ThreadGroup(self, pid, None, Handlers())
-            session = Session(pid)
-            tg.set_pgrp(ProcessGroup(pid, session))
+            tg.set_pgrp(ProcessGroup(pid, Session(pid)))
             task = Task(self, tg, pid, self.new_mm(), fds, fs, creds, Regs())
             tg.threads.append(task)
             tg.leader = task
             self.tasks[pid] = task
             self.tgs[pid] = tg
             self.fd_users[id(fds)] = 1
-            self.init_tg = tg
             return task
 
     def wait_init(self, timeout: float | None = None) -> int | None:
         """Block until pid 1 is a zombie; its wait status (None on timeout)."""
-        init = self.init_tg
-        assert init is not None
+        assert self.init_tg is not None
+        return self.wait_process(self.init_tg, timeout, reap=False)
+
+    def wait_process(self, tg: ThreadGroup, timeout: float | None = None, reap: bool = True) -> int | None:
+        """Block until `tg` is a zombie; its wait status (None on timeout). `reap` forgets it then."""
         deadline = None if timeout is None else time.monotonic() + timeout
         event = threading.Event()
         self.exited.add(event)
         try:
-            while not init.zombie:
+            while not tg.zombie:
                 event.clear()
-                if init.zombie:
+                if tg.zombie:
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -168,7 +185,26 @@ class Kernel:
                 event.wait(remaining if remaining is not None else 1.0)
         finally:
             self.exited.remove(event)
-        return init.exit_status
+        if reap:
+            from sentry.kernel.exit import reap as forget
+
+            with self.lock:
+                forget(tg)
+        return tg.exit_status
+
+    # ---- pause/resume (the OCI runtime's pause) ---------------------------
+
+    def freeze(self) -> None:
+        """Stop running app code in every task until thaw() (tasks inside syscalls stop on return)."""
+        with self.lock:
+            self.frozen = True
+            for task in list(self.tasks.values()):
+                task.wake()
+
+    def thaw(self) -> None:
+        with self.lock:
+            self.frozen = False
+        self.freeze_queue.notify()
 
     def shutdown(self) -> None:
         """Stop the kernel's own threads that touch app memory (before the platform goes)."""

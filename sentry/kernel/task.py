@@ -179,6 +179,9 @@ class Task:
                     delivery.handle_signals(self)
                     if self.killed:
                         break
+                if self.kernel.frozen:
+                    self._stay_frozen()
+                    continue
                 self.in_app = True
                 if self.killed or self.signal_pending():
                     self.in_app = False
@@ -204,6 +207,14 @@ class Task:
         finally:
             self.in_app = False
             exit.exit_task(self)
+
+    def _stay_frozen(self) -> None:
+        """Wait out a kernel freeze (OCI pause); only a kill ends it early."""
+        kernel = self.kernel
+        with contextlib.suppress(Errno):
+            self.block_on(
+                kernel.freeze_queue, lambda: True if not kernel.frozen else None, interruptible=False
+            )
 
     def handle_fault(self, event: Fault) -> None:
         """Demand paging and COW first; anything else becomes a synchronous signal."""

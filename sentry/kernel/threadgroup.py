@@ -70,6 +70,7 @@ class ThreadGroup:
         self.exit_status = 0  # wait status once exiting/zombie
         self.zombie = False
         self.reaped = False
+        self.keep_zombie = False  # no parent, but the Sentry collects the status (kernel.wait_process)
         # Job control.
         self.stopping = False  # a group stop is in progress or in effect
         self.stop_signal = 0
