@@ -81,6 +81,11 @@
 #define EXIT_NO_NEW_PRIVS   7
 #define EXIT_SECCOMP        8
 #define EXIT_SIGMASK        9
+#define EXIT_UNMAP          11
 #define EXIT_WORKER_SETUP   99
+
+/* What a stub whose set-up step failed writes to its ack eventfd before it
+   exits: DEATH_REPORT + errno (an ack is 1 or 2) */
+#define DEATH_REPORT        0x100000000
 
 #endif

@@ -54,6 +54,7 @@ STATE_NONE = LAYOUT["STATE_NONE"]
 STATE_APP = LAYOUT["STATE_APP"]
 STATE_EVENT = LAYOUT["STATE_EVENT"]
 # stub set-up failures
+DEATH_REPORT = LAYOUT["DEATH_REPORT"]
 EXIT_REASONS = {
     LAYOUT["EXIT_SIGACTION"]: "installing its signal handlers failed",
     LAYOUT["EXIT_PDEATHSIG"]: "PR_SET_PDEATHSIG failed",
@@ -64,6 +65,7 @@ EXIT_REASONS = {
     LAYOUT["EXIT_NO_NEW_PRIVS"]: "PR_SET_NO_NEW_PRIVS failed",
     LAYOUT["EXIT_SECCOMP"]: "installing its seccomp filter failed (seccomp blocked here?)",
     LAYOUT["EXIT_SIGMASK"]: "blocking signals failed",
+    LAYOUT["EXIT_UNMAP"]: "clearing the kernel's mappings (vDSO) out of the app and stub ranges failed",
     LAYOUT["EXIT_WORKER_SETUP"]: "a worker's set-up failed (sigaltstack, syscall user dispatch or seccomp)",
 }
 

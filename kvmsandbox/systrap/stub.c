@@ -20,7 +20,9 @@
 /* Everything is local to the stub: RIP-relative references, no GOT. */
 #pragma GCC visibility push(hidden)
 
+#define NR_write 1
 #define NR_mmap 9
+#define NR_munmap 11
 #define NR_rt_sigaction 13
 #define NR_rt_sigprocmask 14
 #define NR_getppid 110
@@ -67,6 +69,7 @@ typedef unsigned long u64;
 typedef unsigned int u32;
 
 extern void stub_control_loop(void) __attribute__((noreturn));
+extern char __stub_end[]; /* stub.ld: the page-aligned end of the stub's image */
 extern void stub_restore_rt(void);
 
 static long sys6(long nr, long a, long b, long c, long d, long e, long f)
@@ -106,6 +109,17 @@ static void die(long code)
 {
     for (;;)
         sys3(NR_exit_group, code, 0, 0);
+}
+
+/* A set-up step failed with `ret`: if that is an -errno, tell the Sentry
+   which through the ack eventfd (DEATH_REPORT + errno; the control loop has
+   not acknowledged anything yet), then exit with the step's status. */
+static void die_errno(long code, long ret)
+{
+    u64 report = DEATH_REPORT + (u64)-ret;
+    if (ret < 0 && ret >= -4095)
+        sys3(NR_write, STUB_ACKFD, &report, sizeof(report));
+    die(code);
 }
 
 struct kernel_sigaction {
@@ -290,9 +304,11 @@ static void install_handlers(void)
     sa.flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER;
     sa.restorer = stub_restore_rt;
     sa.mask = ~0UL;
-    for (i = 0; i < sizeof(handled_signals) / sizeof(handled_signals[0]); i++)
-        if (sys4(NR_rt_sigaction, handled_signals[i], &sa, 0, 8) != 0)
-            die(EXIT_SIGACTION);
+    for (i = 0; i < sizeof(handled_signals) / sizeof(handled_signals[0]); i++) {
+        long ret = sys4(NR_rt_sigaction, handled_signals[i], &sa, 0, 8);
+        if (ret != 0)
+            die_errno(EXIT_SIGACTION, ret);
+    }
 }
 
 static long parse_pid(const char *s)
@@ -316,27 +332,47 @@ void stub_main(long *sp)
     const char **argv = (const char **)(sp + 1);
     long sentry = argc >= 2 ? parse_pid(argv[1]) : -1;
     u64 all = ~0UL;
-    long base;
+    long ret;
 
-    if (sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0) != 0)
-        die(EXIT_PDEATHSIG);
+    ret = sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+    if (ret != 0)
+        die_errno(EXIT_PDEATHSIG, ret);
     if (sentry <= 0 || sys3(NR_getppid, 0, 0, 0) != sentry)
         die(EXIT_PARENT); /* the Sentry died before PDEATHSIG was armed, or a stray start */
-    if (sys4(NR_rt_sigprocmask, SIG_SETMASK, &all, 0, 8) != 0)
-        die(EXIT_SIGMASK); /* the control thread takes no signals; workers set their own mask */
-    base = sys6(NR_mmap, SHARED_BASE, CTL_RO_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, STUB_SHAREDFD, 0);
-    if (base != SHARED_BASE)
-        die(EXIT_SHARED_RO);
-    base = sys6(NR_mmap, SHARED_BASE + CTL_RO_SIZE, SHARED_SIZE - CTL_RO_SIZE, PROT_READ | PROT_WRITE,
-                MAP_SHARED | MAP_FIXED_NOREPLACE, STUB_SHAREDFD, CTL_RO_SIZE);
-    if (base != SHARED_BASE + CTL_RO_SIZE)
-        die(EXIT_SHARED_RW);
+    ret = sys4(NR_rt_sigprocmask, SIG_SETMASK, &all, 0, 8);
+    if (ret != 0)
+        die_errno(EXIT_SIGMASK, ret); /* the control thread takes no signals; workers set their own mask */
+    /* The kernel put [vvar] and [vdso] just below a randomised mmap base that
+       spans ~1 TiB under the stack (or near TASK_SIZE / 3 with an unlimited
+       stack rlimit): now and then inside the shared region, more often in the
+       app range, where an app page the Sentry has not mapped yet would read
+       vDSO bytes instead of faulting. The stub needs neither (its signal
+       handlers return through stub_restore_rt), so everything below STUB_BASE
+       and between its image and the end of its shared region goes. The
+       initial stack is far above, at the top of the address space. */
+    ret = sys3(NR_munmap, 0, STUB_BASE, 0);
+    if (ret == 0)
+        ret = sys3(NR_munmap, __stub_end, SHARED_BASE + SHARED_SIZE - (u64)__stub_end, 0);
+    if (ret != 0)
+        die_errno(EXIT_UNMAP, ret);
+    ret = sys6(NR_mmap, SHARED_BASE, CTL_RO_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, STUB_SHAREDFD, 0);
+    if (ret != SHARED_BASE)
+        die_errno(EXIT_SHARED_RO, ret);
+    ret = sys6(NR_mmap, SHARED_BASE + CTL_RO_SIZE, SHARED_SIZE - CTL_RO_SIZE, PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_FIXED_NOREPLACE, STUB_SHAREDFD, CTL_RO_SIZE);
+    if (ret != SHARED_BASE + CTL_RO_SIZE)
+        die_errno(EXIT_SHARED_RW, ret);
     install_handlers();
-    if (sys3(NR_close_range, 0, STUB_MEMFD - 1, 0) != 0 || sys3(NR_close_range, STUB_ACKFD + 1, ~0U, 0) != 0)
-        die(EXIT_CLOSE_FDS);
-    if (sys6(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) != 0)
-        die(EXIT_NO_NEW_PRIVS);
-    if (sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, SHARED_BASE + RO_FPROG_PROCESS) != 0)
-        die(EXIT_SECCOMP);
+    ret = sys3(NR_close_range, 0, STUB_MEMFD - 1, 0);
+    if (ret == 0)
+        ret = sys3(NR_close_range, STUB_ACKFD + 1, ~0U, 0);
+    if (ret != 0)
+        die_errno(EXIT_CLOSE_FDS, ret);
+    ret = sys6(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
+    if (ret != 0)
+        die_errno(EXIT_NO_NEW_PRIVS, ret);
+    ret = sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, SHARED_BASE + RO_FPROG_PROCESS);
+    if (ret != 0)
+        die_errno(EXIT_SECCOMP, ret);
     stub_control_loop();
 }

@@ -20,6 +20,7 @@ as long as the platform.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import mmap
@@ -142,7 +143,9 @@ class Stub:
         self.threads: list[StubThread] = []
         self.shared = self.view = self.base_ptr = None
         self.shared_fd = os.memfd_create("systrap-shared", os.MFD_CLOEXEC)
-        self.ack_fd = os.eventfd(0, os.EFD_CLOEXEC)
+        # Non-blocking so that a dead stub's eventfd can be drained for its death report.
+        self.ack_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._death_errno = 0
         try:
             os.ftruncate(self.shared_fd, layout.SHARED_SIZE)
             self.shared = mmap.mmap(self.shared_fd, layout.SHARED_SIZE, mmap.MAP_SHARED, _RW)
@@ -211,8 +214,30 @@ class Stub:
             return "running"
         if info.si_code == os.CLD_EXITED:
             reason = layout.EXIT_REASONS.get(info.si_status)
-            return f"exit status {info.si_status}" + (f": {reason}" if reason else "")
+            err = self._death_report()
+            return (
+                f"exit status {info.si_status}"
+                + (f": {reason}" if reason else "")
+                + (f": {errno.errorcode.get(err, err)} ({os.strerror(err)})" if err else "")
+            )
         return f"killed by signal {info.si_status}"
+
+    def _death_report(self) -> int:
+        """The errno of the failed set-up step, if the stub reported one (stub.c die_errno), else 0.
+
+        Only asked once the stub has exited: an ack still unread then is of no
+        use to anyone.
+        """
+        if not self._death_errno:
+            with contextlib.suppress(BlockingIOError):
+                self._decode_death_report(os.eventfd_read(self.ack_fd))
+        return self._death_errno
+
+    def _decode_death_report(self, value: int) -> bool:
+        if value < layout.DEATH_REPORT:
+            return False
+        self._death_errno = value - layout.DEATH_REPORT
+        return True
 
     def kill(self) -> None:
         """SIGKILL the stub (idempotent); its threads' waiters then see StubDied."""
@@ -244,6 +269,10 @@ class Stub:
 
     def _wait_ack(self) -> int:
         ack = lib.systrap_wait_ack(self.ack_fd, self.pidfd, int(REQUEST_TIMEOUT_S * 1000))
+        if self._decode_death_report(ack):
+            # It failed its set-up and is exiting: wait for that, for the exit status.
+            select.select([self.pidfd], [], [], REQUEST_TIMEOUT_S)
+            ack = -1
         if ack > 0:
             return ack
         if ack < 0:
