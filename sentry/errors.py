@@ -28,10 +28,3 @@ class Errno(Exception):
     def __repr__(self) -> str:
         return f"Errno({_errno.errorcode.get(self.code, self.code)})"
 
-
-def efault(message: str = "") -> Errno:
-    return Errno(_errno.EFAULT, message)
-
-
-def einval(message: str = "") -> Errno:
-    return Errno(_errno.EINVAL, message)
