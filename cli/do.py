@@ -30,6 +30,7 @@ def do_command(
     ctx: click.Context, platform_name: str | None, root_dir: str, hostname: str, command: tuple
 ) -> None:
     """Run COMMAND [ARGS]... in a sandbox and exit with its status."""
+    from kvmsandbox.platform import PlatformError
     from sentry.sandbox import Sandbox
 
     if platform_name is None and ctx.obj is not None:
@@ -41,7 +42,10 @@ def do_command(
     cwd = "/" + os.path.relpath(here, root) if root == "/" or here.startswith(root + "/") else "/"
     sys.stdout.flush()
     overlay2 = getattr(ctx.obj, "overlay2", "root:memory") if ctx.obj is not None else "root:memory"
-    sandbox = Sandbox(platform_name, root, hostname=hostname, overlay2=overlay2)
+    try:
+        sandbox = Sandbox(platform_name, root, hostname=hostname, overlay2=overlay2)
+    except (PlatformError, OSError) as e:
+        raise click.ClickException(f"cannot start the sandbox: {e}") from None
     try:
         code = sandbox.run(list(command), env, cwd=os.path.normpath(cwd))
     finally:
