@@ -131,7 +131,7 @@ class GoferInode(Inode):
 
     def open(self, task, loc: Location, flags: int) -> FileDescription:
         if self.is_dir():
-            return DirectoryFile(loc, flags)
+            return GoferDirectoryFile(loc, flags, self)
         with gofer_errors():
             host_fd = self.fs.client.open(self.node, flags & os.O_ACCMODE)
         return GoferFile(loc, flags, host_fd)
@@ -240,6 +240,18 @@ class GoferInode(Inode):
         """The host filesystem's numbers (gofer.gofer_pb2.StatFSResponse)."""
         with gofer_errors():
             return self.fs.client.statfs(self.node)
+
+
+class GoferDirectoryFile(DirectoryFile):
+    """A directory of the gofer root: fsync (after creating or renaming in it) reaches the host directory."""
+
+    def __init__(self, loc: Location, flags: int, inode: GoferInode) -> None:
+        super().__init__(loc, flags)
+        self.inode = inode
+
+    def fsync(self) -> None:
+        with gofer_errors():
+            self.inode.fs.client.fsync(self.inode.node)
 
 
 class GoferFile(SeekableFile):
