@@ -55,7 +55,9 @@ def create_container(
                 network=str(flags.get("network", "none")),
                 overlay2=str(flags.get("overlay2", "root:memory")),
                 file_access=str(flags.get("file_access", "exclusive")),
-                debug_log=flags.get("debug_log"),  # type: ignore[arg-type]
+                log=_absolute(flags.get("log")),
+                log_format=str(flags.get("log_format", "text")),
+                debug_log=_absolute(flags.get("debug_log")),
             )
             with namespaces.pid_namespace_for_children(spec):
                 proc = _spawn(config, stdio)
@@ -113,6 +115,11 @@ def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Pop
         proc.wait()
         raise OCIError(report.get("error", "sandbox boot failed"))
     return proc
+
+
+def _absolute(path: object) -> str | None:
+    """The sandbox process runs in /: relative paths from the caller's cwd (the bundle) must be absolute."""
+    return os.path.abspath(str(path)) if path else None
 
 
 def _sandbox_env() -> dict[str, str]:

@@ -24,7 +24,7 @@ import os
 import sys
 
 from bootstrap import backend as backend_mod
-from bootstrap import confine, namespaces
+from bootstrap import confine, logs, namespaces
 from bootstrap.control import ControlServer
 from bootstrap.errors import OCIError
 from bootstrap.lifecycle import ContainerLifecycle
@@ -46,6 +46,8 @@ class SandboxConfig:
     network: str = "none"
     overlay2: str = "root:memory"
     file_access: str = "exclusive"
+    log: str | None = None
+    log_format: str = "text"
     debug_log: str | None = None
 
     def save(self) -> None:
@@ -123,8 +125,7 @@ def _write_exit_status(state_dir: str, status: int) -> None:
 
 def main() -> None:
     config = SandboxConfig.load(sys.argv[1])
-    if config.debug_log:
-        logging.basicConfig(filename=config.debug_log, level=logging.DEBUG)
+    logs.configure(config.log, config.log_format, config.debug_log)
     status = run(config, int(sys.argv[2]))
     sys.stdout.flush()
     os._exit(status)

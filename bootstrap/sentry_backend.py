@@ -11,7 +11,7 @@ import errno
 import os
 from typing import Any
 
-from bootstrap import capabilities
+from bootstrap import capabilities, mounts
 from bootstrap.backend import BootRequest, ProcessInfo
 from bootstrap.errors import OCIError, StartError
 from bootstrap.spec import Process
@@ -30,15 +30,21 @@ class SentryBackend:
             self._spec.root.path,
             stdio=request.stdio,
             hostname=self._spec.hostname or "kvmsandbox",
+            overlay2=request.overlay2,
         )
         self._sandbox.kernel.container_id = request.container_id  # trace points report it
+        try:
+            self._mount_gofers = mounts.apply(self._sandbox.vfs, self._spec)
+        except BaseException:
+            self._sandbox.close()
+            raise
 
     def start(self) -> None:
         from sentry.errors import Errno
 
         process = self._spec.process
         try:
-            self._sandbox.start(process.args, process.env, _credentials(process))
+            self._sandbox.start(process.args, process.env, _credentials(process), cwd=process.cwd)
         except Errno as e:
             # Exit codes as a shell gives them for a command it cannot run.
             code = 126 if e.code in (errno.EACCES, errno.ENOEXEC) else 127
@@ -93,6 +99,9 @@ class SentryBackend:
 
     def shutdown(self) -> None:
         self._sandbox.close()
+        for proc, client in self._mount_gofers:
+            client.shutdown()
+            proc.wait()
 
 
 def _credentials(process: Process) -> Any:

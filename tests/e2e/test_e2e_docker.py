@@ -97,6 +97,19 @@ def test_debian_image(dockerd, runtime, debian_image, command: list[str], expect
     assert expected in result.stdout
 
 
+def test_volume_tmpfs_and_workdir(dockerd, runtime, tmp_path) -> None:
+    """-v: the container's writes reach the host directory; --tmpfs; -w sets the cwd."""
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    script = "pwd; echo written > /data/out; ls -d /scratch"
+    result = dockerd.docker(
+        "run", "--rm", f"--runtime={runtime}", "-v", f"{volume}:/data", "--tmpfs", "/scratch", "-w", "/data",
+        "bb", "sh", "-c", script, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, "/data\n/scratch\n"), result.stderr
+    assert (volume / "out").read_text() == "written\n"
+
+
 @NO_EXEC
 def test_exec(dockerd, app) -> None:
     assert dockerd.docker("exec", app, "echo", "exec hi", check=False).stdout == "exec hi\n"

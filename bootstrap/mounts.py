@@ -1,0 +1,106 @@
+"""The spec's mounts, made in the Sentry's VFS before the first task runs.
+
+The Sentry already gives every sandbox /proc, /dev (its own devfs, with
+/dev/pts and /dev/shm), /sys and /tmp; a spec mount of the same type at one of
+those places is that mount. Bind mounts of host directories are served by a
+gofer of their own (writable unless `ro`: a volume's changes reach the host,
+as with runc), tmpfs mounts are fresh Sentry tmpfs. What cannot be honoured
+yet (bind mounts of single files such as Docker's /etc/hosts, mqueue, cgroup)
+is logged and skipped rather than failing the container.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from typing import Any
+
+from bootstrap.spec import Mount, Spec
+
+log = logging.getLogger("kvmsandbox.sandbox")
+
+# (destination, type) pairs the Sentry's own boot already provides.
+PROVIDED = {
+    ("/proc", "proc"),
+    ("/dev", "tmpfs"),
+    ("/dev", "devtmpfs"),
+    ("/dev/pts", "devpts"),
+    ("/dev/shm", "tmpfs"),
+    ("/sys", "sysfs"),
+    ("/tmp", "tmpfs"),
+}
+
+
+def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
+    """Mount what the spec asks for; returns the bind mounts' gofers (process, client) to stop at shutdown."""
+    from sentry.errors import Errno
+
+    gofers: list[tuple[subprocess.Popen, Any]] = []
+    for mount in spec.mounts:
+        if (mount.destination, mount.type) in PROVIDED:
+            continue
+        try:
+            if _is_bind(mount):
+                gofers.extend(_bind(vfs, mount))
+            elif mount.type == "tmpfs":
+                _tmpfs(vfs, mount)
+            else:
+                log.warning("mount %s (type %s) is not supported yet: skipped", mount.destination, mount.type)
+        except (Errno, OSError, ValueError) as e:
+            log.warning("mount %s (%s from %s) skipped: %s", mount.destination, mount.type, mount.source, e)
+    if spec.root.readonly:
+        vfs.root.mount.readonly = True
+    return gofers
+
+
+def _is_bind(mount: Mount) -> bool:
+    return mount.type in ("bind", "rbind") or "bind" in mount.options or "rbind" in mount.options
+
+
+def _bind(vfs: Any, mount: Mount) -> list[tuple[subprocess.Popen, Any]]:
+    import gofer
+    from sentry.vfs.fs.gofer import GoferFilesystem
+
+    if not os.path.isdir(mount.source):
+        log.warning(
+            "bind mount of %s on %s skipped: only directories can be bound yet",
+            mount.source,
+            mount.destination,
+        )
+        return []
+    readonly = "ro" in mount.options
+    proc, client = gofer.start(mount.source, writable=not readonly)
+    try:
+        fs = GoferFilesystem(client)
+        vfs.mount_path(
+            os.fsencode(mount.destination), fs, fs.root_inode(), readonly=readonly, source=mount.source
+        )
+    except BaseException:
+        client.shutdown()
+        proc.wait()
+        raise
+    return [(proc, client)]
+
+
+def _tmpfs(vfs: Any, mount: Mount) -> None:
+    from sentry.vfs.fs.tmpfs import DEFAULT_BUDGET, TmpFilesystem
+
+    options = dict(o.partition("=")[::2] for o in mount.options)
+    budget = _size(options["size"]) if options.get("size") else DEFAULT_BUDGET
+    mode = int(options["mode"], 8) if options.get("mode") else 0o1777
+    fs = TmpFilesystem(budget)
+    vfs.mount_path(
+        os.fsencode(mount.destination),
+        fs,
+        fs.new_root(mode),
+        readonly="ro" in mount.options,
+        source=mount.source,
+    )
+
+
+def _size(text: str) -> int:
+    """tmpfs size= values: bytes, or with a k/m/g suffix."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    suffix = text[-1:].lower()
+    return int(text[:-1]) * units[suffix] if suffix in units else int(text)
