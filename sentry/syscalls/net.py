@@ -53,8 +53,8 @@ def _read_addr(task, addr: int, addrlen: int) -> bytes:
 
 
 def _write_addr(task, addr: int, addrlen_ptr: int, raw: bytes) -> None:
-    """Copy out as much of the address as the app's buffer holds, and its real length."""
-    if not addr or not addrlen_ptr:
+    """Copy out as much of the address as the app's buffer holds, and its real length (no buffer: nothing)."""
+    if not addr:
         return
     (room,) = _INT.unpack(task.mm.copy_in(addrlen_ptr, 4))
     if room < 0:
