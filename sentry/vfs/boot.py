@@ -8,10 +8,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from gofer.client import GoferClient
+from sentry.errors import Errno
+from sentry.vfs.file import FileDescription
 from sentry.vfs.fs.anon import HOSTFS
 from sentry.vfs.fs.dev import make_devfs
 from sentry.vfs.fs.devpts import DevptsFilesystem
@@ -53,7 +56,18 @@ def make_vfs(
         return HostFile(loc, flags, os.dup(ttys[0]))
 
     devpts = DevptsFilesystem()
-    dev_fs, dev_root = make_devfs(open_console if ttys else None, devpts.open_master)
+
+    def open_tty(task, loc: Location, flags: int) -> FileDescription:
+        """/dev/tty: the caller's controlling pty if it has one, else the console."""
+        term = devpts.controlling(task) if task is not None else None
+        if term is not None:
+            slave = vfs.resolve(task, vfs.root, b"/dev/pts/%d" % term.index)
+            return slave.inode.open(task, slave, flags)
+        if ttys:
+            return open_console(task, loc, flags)
+        raise Errno(errno.ENXIO)
+
+    dev_fs, dev_root = make_devfs(open_console if ttys else None, devpts.open_master, open_tty)
     vfs.mount_path(b"/dev", dev_fs, dev_root, source="dev")
     vfs.mount_path(b"/dev/pts", devpts, devpts.root, source="devpts")
     # The console is /dev/console itself (fstat(0) matches stat("/dev/console"), so

@@ -71,9 +71,11 @@ class DeviceInode(TmpInode):
         return self._opener(task, loc, flags)
 
 
-def make_devfs(console: Opener | None, ptmx: Opener | None = None) -> tuple[TmpFilesystem, TmpDir]:
-    """A fresh devfs; console opens the host terminal (None: /dev/tty gives ENXIO); ptmx makes a new
-    pseudo-terminal (devpts, mounted on /dev/pts by boot)."""
+def make_devfs(
+    console: Opener | None, ptmx: Opener | None = None, tty: Opener | None = None
+) -> tuple[TmpFilesystem, TmpDir]:
+    """A fresh devfs; console opens the host terminal (None: ENXIO); ptmx makes a new pseudo-terminal
+    (devpts, mounted on /dev/pts by boot); tty opens the caller's controlling terminal (default: console)."""
     fs = TmpFilesystem()
     fs.name = "devtmpfs"
     root = fs.new_root(0o755)
@@ -89,7 +91,7 @@ def make_devfs(console: Opener | None, ptmx: Opener | None = None) -> tuple[TmpF
     def no_console(task, loc: Location, flags: int) -> FileDescription:
         raise Errno(errno.ENXIO)
 
-    root.add(b"tty", DeviceInode(fs, 5, 0, console or no_console))
+    root.add(b"tty", DeviceInode(fs, 5, 0, tty or console or no_console))
     root.add(b"console", DeviceInode(fs, 5, 1, console or no_console))
     root.add(b"ptmx", DeviceInode(fs, 5, 2, ptmx or no_console))
     for i, name in enumerate((b"stdin", b"stdout", b"stderr")):

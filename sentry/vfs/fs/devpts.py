@@ -62,6 +62,12 @@ class DevptsFilesystem(Filesystem):
                 del self.terminals[term.index]
                 del self.slave_inodes[term.index]
 
+    def controlling(self, task) -> pty.Terminal | None:
+        """The pty whose session (TIOCSCTTY) is the task's, if any."""
+        sid = task.tg.sid()
+        with self.lock:
+            return next((t for t in self.terminals.values() if t.sid == sid and t.master_open), None)
+
     def open_master(self, task, loc: Location, flags: int) -> FileDescription:
         """/dev/ptmx's open."""
         return MasterFile(loc, flags, self.new_terminal(task), self)

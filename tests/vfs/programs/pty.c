@@ -66,7 +66,9 @@ int main(void) {
 		c.c_lflag |= ISIG | ICANON;
 		CHECK(tcsetattr(s, TCSANOW, &c) == 0);
 		CHECK(tcgetpgrp(s) == getpid());
-		CHECK(write(s, "R", 1) == 1);
+		int tty = open("/dev/tty", O_RDWR); /* the controlling terminal: this pty */
+		CHECK(tty >= 0 && isatty(tty));
+		CHECK(write(tty, "R", 1) == 1);
 		pause();
 		_exit(3);
 	}
