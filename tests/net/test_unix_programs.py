@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-PROGRAMS = ["unix_pair", "unix_server", "unix_records", "unix_edges"]
+PROGRAMS = ["unix_pair", "unix_server", "unix_records", "unix_edges", "unix_bulk"]
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
