@@ -27,4 +27,3 @@ class Errno(Exception):
 
     def __repr__(self) -> str:
         return f"Errno({_errno.errorcode.get(self.code, self.code)})"
-
