@@ -157,7 +157,7 @@ _ROWS: tuple[tuple[int, str, str, str], ...] = (
     (46, "sendmsg", P, "AF_UNIX only: SCM_RIGHTS and SCM_CREDENTIALS."),
     (47, "recvmsg", P, "AF_UNIX only: SCM_RIGHTS and SCM_CREDENTIALS."),
     (48, "shutdown", P, "AF_UNIX only."),
-    (49, "bind", P, "AF_UNIX only: abstract names, and paths in tmpfs directories."),
+    (49, "bind", P, "AF_UNIX only: abstract names, and paths in tmpfs and overlay-root directories."),
     (50, "listen", P, "AF_UNIX only."),
     (51, "getsockname", P, "AF_UNIX only."),
     (52, "getpeername", P, "AF_UNIX only."),

@@ -1,7 +1,8 @@
 """Where bound AF_UNIX sockets are found: abstract names per sandbox, path names as socket inodes.
 
 An abstract name lives as long as its socket. A path name is an S_IFSOCK
-inode in the filesystem that refers to the socket until the socket closes
+inode (a memory node: tmpfs directories and the overlay root take them) that
+refers to the socket until the socket closes
 (then connecting to it is ECONNREFUSED, like a stale socket file on Linux);
 unlinking the inode makes the socket unreachable without closing it.
 """
@@ -15,7 +16,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from sentry.errors import Errno
-from sentry.vfs.fs.tmpfs import TmpDir, TmpFilesystem, TmpInode
+from sentry.vfs.fs.tmpfs import TmpFilesystem, TmpInode
 from sentry.vfs.mount import Location
 from sentry.vfs.permissions import W_OK, X_OK, check_access
 from sentry.vfs.vfs import AT_FDCWD
@@ -104,18 +105,20 @@ def bind_path(task, path: bytes, socket: FileDescription) -> Binding:
     if parent.mount.readonly:
         raise Errno(errno.EROFS)
     check_access(task, parent.inode.stat(), W_OK | X_OK)
-    directory = parent.inode
-    if not isinstance(directory, TmpDir):
-        # Only tmpfs directories hold socket inodes so far (CONTRACT.md, net requests).
-        raise Errno(errno.EROFS)
     creds = task.creds
-    node = SocketNode(directory.fs, 0o777 & ~task.fs.umask, creds.fsuid, creds.fsgid, socket)
+    made: list[SocketNode] = []
+
+    def make(fs: TmpFilesystem) -> SocketNode:
+        made.append(SocketNode(fs, 0o777 & ~task.fs.umask, creds.fsuid, creds.fsgid, socket))
+        return made[0]
+
     try:
-        directory.add(name, node)
+        # tmpfs and the overlay root hold memory nodes; other directories answer EROFS.
+        parent.inode.add_memory_node(name, make)
     except Errno as e:
         raise Errno(errno.EADDRINUSE) if e.code == errno.EEXIST else e from None
     parent.dentry.forget(name)
-    return Binding(task.kernel, path, node)
+    return Binding(task.kernel, path, made[0])
 
 
 def lookup(task, name: bytes) -> FileDescription:
@@ -128,7 +131,7 @@ def lookup(task, name: bytes) -> FileDescription:
         return found
     vfs = task.kernel.vfs
     loc = vfs.resolve(task, vfs.start_for(task, AT_FDCWD, name), name, follow=True)
-    inode = loc.inode
+    inode = loc.inode.backing()  # the overlay's upper inode, where bind put it
     if not isinstance(inode, SocketNode):
         raise Errno(errno.ECONNREFUSED)
     check_access(task, inode.stat(), W_OK)

@@ -83,7 +83,7 @@ def datagrams():
     print("datagrams", [b.recv(100).decode() for _ in range(3)], flush=True)
 
 
-threaded_echo("/tmp/py-echo.sock")
+threaded_echo("/run/py-echo.sock")  # a directory of the overlay root
 threaded_echo("\0py-echo-abstract")
 selector_echo("/tmp/py-selector.sock")
 pass_fd()
