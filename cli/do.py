@@ -9,10 +9,38 @@ the exit status is the command's (128+signo if a signal killed it).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from sentry.sandbox import Sandbox
+
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@contextlib.contextmanager
+def _forwarding_signals(sandbox: Sandbox) -> Iterator[None]:
+    """Signals sent to `do` go to the sandboxed command (pid 1), as runsc forwards them."""
+    from sentry.kernel.signals import SI_USER, SigInfo
+
+    def forward(signo: int, _frame: object) -> None:
+        init = sandbox.kernel.init_tg
+        if init is not None:
+            sandbox.kernel.signals.send_to_group(init, SigInfo.kill(signo, SI_USER, 0, 0))
+
+    previous = {signo: signal.signal(signo, forward) for signo in FORWARDED}
+    try:
+        yield
+    finally:
+        for signo, handler in previous.items():
+            signal.signal(signo, handler)
 
 
 @click.command(
@@ -47,7 +75,8 @@ def do_command(
     except (PlatformError, OSError) as e:
         raise click.ClickException(f"cannot start the sandbox: {e}") from None
     try:
-        code = sandbox.run(list(command), env, cwd=os.path.normpath(cwd))
+        with _forwarding_signals(sandbox):
+            code = sandbox.run(list(command), env, cwd=os.path.normpath(cwd))
     finally:
         sandbox.close()
     ctx.exit(code)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,22 @@ def test_working_directory_is_the_callers(platform_name):
     BUILD.mkdir(exist_ok=True)
     r = do(platform_name, "/bin/busybox", "pwd", cwd=BUILD)
     assert (r.returncode, r.stdout) == (0, f"{BUILD}\n".encode())
+
+
+def test_signals_to_do_reach_the_command(platform_name):
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "do",
+        f"--platform={platform_name}",
+        "--",
+        "/bin/busybox",
+        "sleep",
+        "30",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
