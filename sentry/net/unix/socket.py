@@ -87,7 +87,7 @@ class UnixSocket(FileDescription):
             self.name, self.binding = name, binding
 
     def _autobind(self, task) -> None:
-        """Datagram senders with SO_PASSCRED get a name so receivers can answer (Linux's autobind)."""
+        """Senders and connectors with SO_PASSCRED get a name so peers can answer (Linux's autobind)."""
         if not self.name and self.options.passcred:
             self.bind(task, b"")
 
@@ -139,6 +139,7 @@ class UnixSocket(FileDescription):
 
     def _connect_stream(self, task, target: UnixSocket) -> None:
         creds = Creds.of(task)
+        self._autobind(task)
 
         def attempt() -> bool | None:
             with _LOCK:
@@ -398,6 +399,7 @@ class UnixSocket(FileDescription):
             n = min(count - len(out), len(message.data))
             out += message.data[:n]
             if peek:
+                rights = _duplicates(message.rights)
                 index += 1
             else:
                 rights, message.rights = rights + message.rights, []
@@ -420,7 +422,7 @@ class UnixSocket(FileDescription):
             self.queued -= len(message.data)
             rights, message.rights = message.rights, []
         else:
-            rights = []
+            rights = _duplicates(message.rights)
         data = message.data[:count]
         return Received(
             data, len(message.data), message.sender, rights, message.creds, len(data) < len(message.data)
@@ -502,6 +504,13 @@ class UnixSocket(FileDescription):
         self._wake_all()
         if peer is not None:
             peer._wake_all()
+
+
+def _duplicates(files: list[FileDescription]) -> list[FileDescription]:
+    """MSG_PEEK of passed files: the receiver gets new references; the message keeps its own."""
+    for file in files:
+        file.incref()
+    return list(files)
 
 
 def _mismatch(name: bytes) -> int:

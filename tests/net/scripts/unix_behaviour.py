@@ -193,6 +193,28 @@ embryo_listener.close()
 show("never accepted SO_ERROR", lambda: embryo.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
 show("never accepted recv", lambda: embryo.recv(5))
 embryo.close()
+
+
+def peek_fds(kind):
+    a, b = pair(kind)
+    socket.send_fds(a, [b"x"], [0])
+    show(f"peek fds {kind}", lambda: [len(d) for _, _, d in b.recvmsg(10, 64, socket.MSG_PEEK)[1]])
+    show(f"recv fds after peek {kind}", lambda: [len(d) for _, _, d in b.recvmsg(10, 64)[1]])
+    a.close()
+    b.close()
+
+
+peek_fds(socket.SOCK_STREAM)
+peek_fds(socket.SOCK_DGRAM)
+passcred = socket.socket(socket.AF_UNIX)
+passcred.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+passcred_listener = socket.socket(socket.AF_UNIX)
+passcred_listener.bind("\0passcred-" + TAG)
+passcred_listener.listen(1)
+passcred.connect("\0passcred-" + TAG)
+show("SO_PASSCRED connect autobinds", lambda: len(passcred.getsockname()))
+passcred.close()
+passcred_listener.close()
 show("unsupported family", lambda: socket.socket(socket.AF_UNIX, 9))
 show("bad protocol", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 7))
 show("path too long", lambda: socket.socket(socket.AF_UNIX).bind("/tmp/" + "x" * 200))
