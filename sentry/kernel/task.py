@@ -146,9 +146,9 @@ class Task:
         self.kernel.signals.send_to_task(self, info or SigInfo.kill(signo, sig.SI_KERNEL, 0, 0))
 
     def signal_pending(self) -> bool:
-        """Whether a signal can be delivered now (so a wait must be interrupted)."""
+        """Whether a wait must be interrupted: a deliverable signal, a kill, or a group stop."""
         allowed = ~self.signal_mask
-        return bool(self.killed or (self.pending.mask | self.tg.pending.mask) & allowed)
+        return bool(self.killed or self.tg.stopping or (self.pending.mask | self.tg.pending.mask) & allowed)
 
     def wake(self) -> None:
         """Make the task look at its signals: wake a wait, stop running app code."""

@@ -61,6 +61,15 @@ static void *spin_forever(void *arg)
 	return arg;
 }
 
+static void *block_in_read(void *arg)
+{
+	int p[2];
+	char c;
+	if (pipe(p) == 0)
+		read(p[0], &c, 1);
+	return arg;
+}
+
 static pthread_mutex_t robust;
 static void *die_holding(void *arg) { pthread_mutex_lock(&robust); return arg; }
 
@@ -221,11 +230,12 @@ int main(void)
 	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
 	CHECK(waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD);
 
-	/* A multithreaded process stops and continues as a whole. */
+	/* A multithreaded process stops and continues as a whole, a thread blocked in a syscall too. */
 	pid = fork();
 	if (pid == 0) {
 		pthread_t t3;
-		for (int i = 0; i < 3; i++)
+		pthread_create(&t3, NULL, block_in_read, NULL);
+		for (int i = 0; i < 2; i++)
 			pthread_create(&t3, NULL, spin_forever, NULL);
 		spin_forever(NULL);
 	}
