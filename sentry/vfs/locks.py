@@ -123,7 +123,11 @@ class LockTable:
         with self._lock:
             if not any(h.owner is table for held in self._records.values() for h in held):
                 return
-        self.release_owner(lock_key(file), table)
+        try:
+            key = lock_key(file)
+        except Errno:
+            return  # a file that cannot say what it is (its process is gone) was never locked
+        self.release_owner(key, table)
 
     def released(self, file) -> None:
         """The description's last reference went: its flock and OFD locks go."""
