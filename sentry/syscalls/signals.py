@@ -184,10 +184,15 @@ def _user_info(task: Task, signo: int, code: int = sig.SI_USER) -> SigInfo:
     return SigInfo.kill(signo, code, task.tg.pid, task.creds.ruid)
 
 
+def _init_ignores(task: Task, tg: ThreadGroup, signo: int) -> bool:
+    """The sandbox's init only gets signals it handles (pid namespace init, pid_namespaces(7))."""
+    return tg is task.kernel.init_tg and tg.handlers.actions[signo].handler == sig.SIG_DFL
+
+
 def _send_group(task: Task, tg: ThreadGroup, signo: int, info: SigInfo | None = None) -> None:
     if not _may_signal(task, tg, signo):
         raise Errno(errno.EPERM)
-    if signo:
+    if signo and not _init_ignores(task, tg, signo):
         task.kernel.signals.send_to_group(tg, info or _user_info(task, signo))
 
 
@@ -237,7 +242,7 @@ def _thread(task: Task, tgid: int, tid: int) -> Task:
 def _send_thread(task: Task, target: Task, signo: int, info: SigInfo | None = None) -> int:
     if not _may_signal(task, target.tg, signo):
         raise Errno(errno.EPERM)
-    if signo:
+    if signo and not _init_ignores(task, target.tg, signo):
         task.kernel.signals.send_to_task(target, info or _user_info(task, signo, sig.SI_TKILL))
     return 0
 

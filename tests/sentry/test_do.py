@@ -28,7 +28,13 @@ def do(platform: str, *argv: str, input: bytes = b"", root: str | None = None, c
 
 @pytest.mark.parametrize(
     ("script", "code"),
-    [("exit 7", 7), ("kill -TERM $$", 143), ("kill -SEGV $$", 139), ("true", 0)],
+    [
+        ("exit 7", 7),
+        ("busybox sh -c 'kill -TERM $$'; exit $?", 143),  # a child: pid 1 would ignore it
+        ("busybox sh -c 'kill -SEGV $$'; exit $?", 139),
+        ("kill -TERM $$; echo init ignores it", 0),
+        ("true", 0),
+    ],
 )
 def test_exit_status_propagates(platform_name, script, code):
     assert do(platform_name, "/bin/busybox", "sh", "-c", script).returncode == code
