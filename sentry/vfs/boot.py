@@ -67,7 +67,7 @@ def make_vfs(
             return open_console(task, loc, flags)
         raise Errno(errno.ENXIO)
 
-    dev_fs, dev_root = make_devfs(open_console if ttys else None, devpts.open_master, open_tty)
+    dev_fs, dev_root = make_devfs(open_console if ttys else None, open_tty)
     vfs.mount_path(b"/dev", dev_fs, dev_root, source="dev")
     vfs.mount_path(b"/dev/pts", devpts, devpts.root, source="devpts")
     # The console is /dev/console itself (fstat(0) matches stat("/dev/console"), so

@@ -2,8 +2,8 @@
 
 null, zero, full, random and urandom are served by the Sentry; tty and
 console reach the host's console (the first stdio fd that is a terminal);
-stdin/stdout/stderr/fd are the usual links into /proc/self/fd; ptmx opens a
-new pseudo-terminal (devpts.py).
+stdin/stdout/stderr/fd are the usual links into /proc/self/fd; ptmx links to
+pts/ptmx, which makes a new pseudo-terminal (devpts.py).
 """
 
 from __future__ import annotations
@@ -71,11 +71,9 @@ class DeviceInode(TmpInode):
         return self._opener(task, loc, flags)
 
 
-def make_devfs(
-    console: Opener | None, ptmx: Opener | None = None, tty: Opener | None = None
-) -> tuple[TmpFilesystem, TmpDir]:
-    """A fresh devfs; console opens the host terminal (None: ENXIO); ptmx makes a new pseudo-terminal
-    (devpts, mounted on /dev/pts by boot); tty opens the caller's controlling terminal (default: console)."""
+def make_devfs(console: Opener | None, tty: Opener | None = None) -> tuple[TmpFilesystem, TmpDir]:
+    """A fresh devfs; console opens the host terminal (None: ENXIO); tty opens the caller's controlling
+    terminal (default: console); ptmx links to pts/ptmx (devpts, which boot mounts on /dev/pts), as runc."""
     fs = TmpFilesystem()
     fs.name = "devtmpfs"
     root = fs.new_root(0o755)
@@ -93,10 +91,10 @@ def make_devfs(
 
     root.add(b"tty", DeviceInode(fs, 5, 0, tty or console or no_console))
     root.add(b"console", DeviceInode(fs, 5, 1, console or no_console))
-    root.add(b"ptmx", DeviceInode(fs, 5, 2, ptmx or no_console))
     for i, name in enumerate((b"stdin", b"stdout", b"stderr")):
         root.symlink(name, b"/proc/self/fd/%d" % i, 0, 0)
     root.symlink(b"fd", b"/proc/self/fd", 0, 0)
+    root.symlink(b"ptmx", b"pts/ptmx", 0, 0)
     root.mkdir(b"pts", 0o755, 0, 0)
     root.mkdir(b"shm", 0o1777, 0, 0)
     return fs, root

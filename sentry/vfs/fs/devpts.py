@@ -1,4 +1,5 @@
-"""devpts (/dev/pts) and /dev/ptmx: opening ptmx makes a new pseudo-terminal, /dev/pts/N is its slave.
+"""devpts (/dev/pts): opening /dev/pts/ptmx (or the /dev/ptmx link to it) makes a new pseudo-terminal,
+/dev/pts/N is its slave.
 
 The terminal ioctls an app's libc and shell use are answered here:
 TCGETS/TCSETS*, window size (TIOCSWINSZ sends SIGWINCH to the foreground
@@ -73,17 +74,37 @@ class DevptsFilesystem(Filesystem):
         return MasterFile(loc, flags, self.new_terminal(task), self)
 
 
+class PtmxInode(Inode):
+    """/dev/pts/ptmx (mode 0666, as runc mounts devpts with ptmxmode=666); /dev/ptmx links here."""
+
+    def __init__(self, fs: DevptsFilesystem) -> None:
+        self.fs = fs
+        self.ino = fs.next_ino()
+
+    def stat(self) -> Stat:
+        t = self.fs.root.ctime
+        return Stat(
+            stat.S_IFCHR | 0o666, self.ino, self.fs.dev, 1, 0, 0, os.makedev(5, 2), 0, 1024, 0, t, t, t
+        )
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        return self.fs.open_master(task, loc, flags)
+
+
 class PtsDir(Inode):
     def __init__(self, fs: DevptsFilesystem) -> None:
         self.fs = fs
         self.ino = fs.next_ino()
         self.ctime = now_ns()
+        self.ptmx = PtmxInode(fs)
 
     def stat(self) -> Stat:
         t = self.ctime
         return Stat(stat.S_IFDIR | 0o755, self.ino, self.fs.dev, 2, atime_ns=t, mtime_ns=t, ctime_ns=t)
 
     def lookup(self, name: bytes) -> Inode:
+        if name == b"ptmx":
+            return self.ptmx
         with self.fs.lock:
             inode = self.fs.slave_inodes.get(int(name)) if name.isdigit() else None
         if inode is None:
@@ -92,7 +113,10 @@ class PtsDir(Inode):
 
     def listdir(self) -> list[DirEntry]:
         with self.fs.lock:
-            return [DirEntry(b"%d" % i, node.ino, DT_CHR) for i, node in sorted(self.fs.slave_inodes.items())]
+            slaves = [
+                DirEntry(b"%d" % i, node.ino, DT_CHR) for i, node in sorted(self.fs.slave_inodes.items())
+            ]
+        return [DirEntry(b"ptmx", self.ptmx.ino, DT_CHR), *slaves]
 
     def open(self, task, loc: Location, flags: int) -> FileDescription:
         return DirectoryFile(loc, flags)
