@@ -32,10 +32,20 @@ def rootfs(tmp_path):
 
 @pytest.fixture
 def sandbox(rootfs):
-    """(task, vfs, gofer process) with stdio on a pipe pair of the host."""
-    proc, client = gofer.start(str(rootfs))
+    """A fake task over the overlay root, with stdio on a pipe pair of the host."""
+    yield from _sandbox(rootfs, overlay=True)
+
+
+@pytest.fixture
+def sandbox_none(rootfs):
+    """The same over a writable gofer root (--overlay2=none): changes reach rootfs."""
+    yield from _sandbox(rootfs, overlay=False)
+
+
+def _sandbox(rootfs, overlay: bool):
+    proc, client = gofer.start(str(rootfs), writable=not overlay)
     r, w = os.pipe()
-    vfs = make_vfs(str(rootfs), client, stdio_fds=(r, w, w))
+    vfs = make_vfs(str(rootfs), client, stdio_fds=(r, w, w), overlay=overlay)
     kernel = FakeKernel(vfs)
     kernel.gofer_proc = proc
     task = FakeTask(kernel, 1, FDTable.from_host_stdio(vfs, (r, w, w)), initial_fs_context(vfs))

@@ -42,7 +42,21 @@ ARG = st.one_of(
 )
 @given(data=st.data())
 def test_handlers_only_raise_errno(sandbox, data):
-    task = sandbox
+    fuzz_one_call(sandbox, data)
+
+
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_handlers_only_raise_errno_on_a_written_through_root(sandbox_none, rootfs, data):
+    fuzz_one_call(sandbox_none, data)
+    assert (rootfs.parent / "secret").read_text() == "host secret\n"
+
+
+def fuzz_one_call(task, data) -> None:
     # Any wait is interrupted at once, so no call can hang the test.
     task.interrupt.set()
     fn = data.draw(st.sampled_from(HANDLERS))
