@@ -21,6 +21,11 @@ printf '#!/bin/sh\nexec "%s" -m cli.main "$@"\n' "$KVMSB_PYTHON" >build/bin/kvms
 chmod +x build/bin/kvmsandbox
 export PATH="$KVMSB_REPO/build/bin:$PATH"
 
+if [[ "$KVMSB_REPO/" == /tmp/* ]]; then
+	# Tests that run programs from the checkout inside a sandbox cannot see them there.
+	echo "test.sh: warning: this checkout is under /tmp, which sandboxes replace with their own tmpfs" >&2
+fi
+
 status=0
 echo "== ruff check"
 "$KVMSB_PYTHON" -m ruff check --quiet . || status=1
