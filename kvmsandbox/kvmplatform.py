@@ -77,7 +77,7 @@ class KVMPlatform(Platform):
         self.machine = Machine(self.memory_file)
         self.pool = VCPUPool(self.machine, max_vcpus)
         # Create vCPU 0 now: setup errors surface here, and its reset FPU image is the default.
-        self.pool.release(self.pool.acquire(None))
+        self.pool.release(self.pool.acquire(None, claim=lambda vcpu: None))
 
     def new_address_space(self) -> KVMAddressSpace:
         return KVMAddressSpace(self.pool, MEMORY_GPA, self.min_user_address, self.max_user_address)

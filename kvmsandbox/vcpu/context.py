@@ -59,6 +59,8 @@ _UT_RIP = LAYOUT["PRIV_UT_RIP"] >> 3
 _UT_FRAME = LAYOUT["PRIV_UT_FRAME"] >> 3
 USER_CS, USER_SS = 0x33, 0x2B
 RFLAGS_TF = 0x100
+XSTATE_BV_OFFSET = 512  # XSAVE header: which state components the image holds
+XFEATURE_FP_SSE = 0x3
 # struct kvm_regs: the 16 GPRs in GPR_NAMES order, then rip, rflags.
 _KVM_REGS = struct.Struct("<18Q")
 _KVM_RCX = GPR_NAMES.index("rcx") * 8
@@ -93,6 +95,20 @@ def install_kick_handler() -> None:
             if lib.kick_install(KICK_SIGNAL) < 0:
                 raise OSError("sigaction for the vCPU kick signal failed")
             _kick_installed = True
+
+
+def _legacy_area_in_use(image: bytes | bytearray) -> bytearray:
+    """The image with x87 and SSE marked in use in its XSAVE header.
+
+    KVM ignores the legacy area (FCW, MXCSR, XMM...) of components whose
+    XSTATE_BV bit is clear, but a Sentry that edits an image (a signal
+    return, a test setting the rounding mode) means what it wrote there,
+    as Linux's sigreturn does with an FXSAVE frame.
+    """
+    image = bytearray(image)
+    bv = int.from_bytes(image[XSTATE_BV_OFFSET : XSTATE_BV_OFFSET + 8], "little")
+    image[XSTATE_BV_OFFSET : XSTATE_BV_OFFSET + 8] = (bv | XFEATURE_FP_SSE).to_bytes(8, "little")
+    return image
 
 
 class KVMContext(Context):
@@ -137,20 +153,27 @@ class KVMContext(Context):
 
     # -- FPU ----------------------------------------------------------------------------------
 
-    def _load_fpu(self, vcpu: VirtualCPU, regs: Regs) -> None:
-        with self.pool.lock:
-            owner = vcpu.fpu_owner
-            if owner is not self:
-                if owner is not None:
-                    owner.fpu_image = vcpu.kvm.get_xsave()
-                    owner.fpu_vcpu = None
-                vcpu.kvm.set_xsave(self.fpu_image if self.fpu_image is not None else self.machine.default_fpu)
-                vcpu.fpu_owner = self
-                self.fpu_vcpu = vcpu
-                self.fpu_image = None
-        if regs.fpu is not None:
-            vcpu.kvm.set_xsave(regs.fpu)
-            regs.fpu = None
+    def _claim_fpu(self, vcpu: VirtualCPU) -> None:
+        """Make `vcpu` hold this context's FPU state (the pool calls this under its lock).
+
+        Claiming together with acquiring means no other context can take the
+        vCPU in between and see a stale owner.
+        """
+        owner = vcpu.fpu_owner
+        if owner is self:
+            return
+        if owner is not None:
+            owner.fpu_image = vcpu.kvm.get_xsave()
+            owner.fpu_vcpu = None
+        image = self.fpu_image
+        if self.fpu_vcpu is not None:
+            # Still loaded in the vCPU we ran on last (the pool took it away to park it): move it.
+            image = self.fpu_vcpu.kvm.get_xsave()
+            self.fpu_vcpu.fpu_owner = None
+        vcpu.kvm.set_xsave(image if image is not None else self.machine.default_fpu)
+        vcpu.fpu_owner = self
+        self.fpu_vcpu = vcpu
+        self.fpu_image = None
 
     def pull_fpu(self) -> bytearray:
         with self.pool.lock:
@@ -167,11 +190,12 @@ class KVMContext(Context):
             raise PlatformError("context released")
         if self._take_interrupt():
             return Interrupted()
-        vcpu = self.pool.acquire(self.last_vcpu)
+        vcpu = self.pool.acquire(self.last_vcpu, self._claim_fpu)
         try:
             vcpu.tid = self._thread_tid()
-            if vcpu.fpu_owner is not self or regs.fpu is not None:
-                self._load_fpu(vcpu, regs)
+            if regs.fpu is not None:
+                vcpu.kvm.set_xsave(_legacy_area_in_use(regs.fpu))
+                regs.fpu = None
             return self._run(vcpu, address_space, regs)
         finally:
             self.last_vcpu = vcpu

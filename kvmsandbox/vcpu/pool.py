@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from kvmsandbox.vcpu.machine import Machine
 from kvmsandbox.vcpu.vcpu import VirtualCPU
@@ -37,27 +38,33 @@ class VCPUPool:
     def lock(self) -> threading.Lock:
         return self._lock
 
-    def acquire(self, preferred: VirtualCPU | None) -> VirtualCPU:
+    def acquire(self, preferred: VirtualCPU | None, claim: Callable[[VirtualCPU], None]) -> VirtualCPU:
+        """A free vCPU (`preferred` if it is free); `claim(vcpu)` runs before the lock is let go."""
         with self._lock:
-            free = self._free
-            if free and free[-1] is preferred:
+            vcpu = self._take(preferred)
+            claim(vcpu)
+            return vcpu
+
+    def _take(self, preferred: VirtualCPU | None) -> VirtualCPU:
+        free = self._free
+        if free and free[-1] is preferred:
+            return free.pop()
+        while True:
+            if preferred is not None and preferred in free:
+                free.remove(preferred)
+                return preferred
+            if free:
                 return free.pop()
-            while True:
-                if preferred is not None and preferred in self._free:
-                    self._free.remove(preferred)
-                    return preferred
-                if self._free:
-                    return self._free.pop()
-                if len(self.machine.vcpus) < self.max_vcpus:
-                    vcpu = VirtualCPU(self.machine, self._next_index)
-                    self._next_index += 1
-                    self.machine.vcpus.append(vcpu)
-                    return vcpu
-                self._waiting += 1
-                try:
-                    self._cond.wait()
-                finally:
-                    self._waiting -= 1
+            if len(self.machine.vcpus) < self.max_vcpus:
+                vcpu = VirtualCPU(self.machine, self._next_index)
+                self._next_index += 1
+                self.machine.vcpus.append(vcpu)
+                return vcpu
+            self._waiting += 1
+            try:
+                self._cond.wait()
+            finally:
+                self._waiting -= 1
 
     def release(self, vcpu: VirtualCPU) -> None:
         with self._lock:
