@@ -184,9 +184,16 @@ def _user_info(task: Task, signo: int, code: int = sig.SI_USER) -> SigInfo:
     return SigInfo.kill(signo, code, task.tg.pid, task.creds.ruid)
 
 
-def _init_ignores(task: Task, tg: ThreadGroup, signo: int) -> bool:
-    """The sandbox's init only gets signals it handles (pid namespace init, pid_namespaces(7))."""
-    return tg is task.kernel.init_tg and tg.handlers.actions[signo].handler == sig.SIG_DFL
+def _init_ignores(task: Task, tg: ThreadGroup, signo: int, target: Task | None = None) -> bool:
+    """The sandbox's init only gets signals it handles (pid namespace init, pid_namespaces(7)).
+
+    As Linux's sig_ignored(), a signal the target blocks is queued anyway (a handler may
+    be installed, or signalfd/sigwait may take it, before it is unblocked).
+    """
+    if tg is not task.kernel.init_tg or tg.handlers.actions[signo].handler != sig.SIG_DFL:
+        return False
+    target = target or tg.leader
+    return target is None or not target.signal_mask & bit(signo)
 
 
 def _send_group(task: Task, tg: ThreadGroup, signo: int, info: SigInfo | None = None) -> None:
@@ -242,7 +249,7 @@ def _thread(task: Task, tgid: int, tid: int) -> Task:
 def _send_thread(task: Task, target: Task, signo: int, info: SigInfo | None = None) -> int:
     if not _may_signal(task, target.tg, signo):
         raise Errno(errno.EPERM)
-    if signo and not _init_ignores(task, target.tg, signo):
+    if signo and not _init_ignores(task, target.tg, signo, target):
         task.kernel.signals.send_to_task(target, info or _user_info(task, signo, sig.SI_TKILL))
     return 0
 
