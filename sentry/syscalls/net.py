@@ -311,11 +311,15 @@ def _recvmsg(task, sock: UnixSocket, msg: int, flags: int) -> int:
     task.mm.copy_out(msg, task.mm.copy_in(msg, _MSGHDR.size))
     got = sock.recv(task, capacity, flags)
     pos = 0
-    for base, length in vecs:
-        if pos >= len(got.data):
-            break
-        task.mm.copy_out(base, got.data[pos : pos + length])
-        pos += length
+    try:
+        for base, length in vecs:
+            if pos >= len(got.data):
+                break
+            task.mm.copy_out(base, got.data[pos : pos + length])
+            pos += length
+    except Errno:
+        _release(got)  # the passed files must not outlive a failed receive
+        raise
     out_flags = MSG_TRUNC if got.truncated else 0
     control_out = b""
     if got.rights or got.creds is not None:
