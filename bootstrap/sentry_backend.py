@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from typing import Any
 
 from bootstrap import capabilities, mounts
@@ -51,9 +52,22 @@ class SentryBackend:
             raise StartError(f"starting {process.args[0]!r}: {os.strerror(e.code)}", code) from None
 
     def exec(self, process: Process, stdio: list[int]) -> int:
-        for fd in stdio:
-            os.close(fd)
-        raise OCIError("exec is not implemented by the Sentry yet")
+        from sentry.errors import Errno
+
+        vfs = self._sandbox.vfs
+        added = [fd for fd in dict.fromkeys(stdio) if fd not in vfs.host_stdio]
+        try:
+            for fd in added:  # spawn wraps only host fds the VFS knows; each open dups them
+                vfs.host_stdio[fd] = _host_location(fd)
+            creds = _credentials(process)
+            return self._sandbox.spawn(process.args, process.env, creds, process.cwd, tuple(stdio))
+        except Errno as e:
+            raise OCIError(f"exec {process.args[0]!r}: {os.strerror(e.code)}") from None
+        finally:
+            for fd in added:
+                del vfs.host_stdio[fd]
+            for fd in set(stdio):
+                os.close(fd)
 
     def signal(self, signo: int, pid: int = 0, all_processes: bool = False) -> None:
         from sentry.kernel.signals import SigInfo
@@ -81,27 +95,40 @@ class SentryBackend:
         return out
 
     def wait(self, pid: int = 0) -> int:
+        from sentry.errors import Errno
         from sentry.sandbox import exit_code
 
-        if pid not in (0, 1):
-            raise OCIError("waiting for exec'd processes is not implemented by the Sentry yet")
-        status = self._sandbox.wait()
+        try:
+            status = self._sandbox.wait_pid(pid or 1)
+        except Errno as e:
+            raise OCIError(f"no process {pid} to wait for: {os.strerror(e.code)}") from None
         return exit_code(status or 0)
 
     def stats(self) -> dict[str, Any]:
         return {"pids": {"current": len(self.processes())}}
 
     def pause(self) -> None:
-        raise OCIError("pause is not implemented by the Sentry yet")
+        self._sandbox.pause()
 
     def resume(self) -> None:
-        raise OCIError("resume is not implemented by the Sentry yet")
+        self._sandbox.resume()
 
     def shutdown(self) -> None:
         self._sandbox.close()
         for proc, client in self._mount_gofers:
             client.shutdown()
             proc.wait()
+
+
+def _host_location(fd: int) -> Any:
+    """A VFS location wrapping host fd `fd`, named as /proc/<pid>/fd shows pipes and sockets."""
+    from sentry.vfs.fs.anon import HOSTFS
+    from sentry.vfs.fs.host import HostInode
+
+    inode = HostInode(fd)
+    mode = os.fstat(fd).st_mode
+    kind = b"pipe" if stat.S_ISFIFO(mode) else b"socket" if stat.S_ISSOCK(mode) else b"host"
+    return HOSTFS.location(inode, b"%s:[%d]" % (kind, inode.ino))
 
 
 def _credentials(process: Process) -> Any:

@@ -39,7 +39,8 @@ def test_ctr_run_output_and_exit_codes(containerd, rootfs, runtime_binary, runti
 
 @pytest.mark.parametrize("runtime", ["runc", "kvmsandbox"])
 def test_ctr_task_ps_and_kill(containerd, rootfs, runtime_binary, runtime: str) -> None:
-    """`ctr run` in the foreground; `ctr task ps` sees it; `ctr task kill -s SIGKILL` ends it with 137."""
+    """`ctr run` in the foreground; `ctr task ps` sees it, `ctr task exec` runs beside it, `ctr task kill -s
+    SIGKILL` ends it with 137."""
     binary = shutil.which("runc") if runtime == "runc" else runtime_binary
     cid = f"{runtime}-task"
     run = [
@@ -66,6 +67,7 @@ def test_ctr_task_ps_and_kill(containerd, rootfs, runtime_binary, runtime: str) 
             time.sleep(0.05)
         pids = containerd.ctr("task", "ps", cid).stdout.split()
         assert pids[:2] == ["PID", "INFO"] and len(pids) >= 4
+        assert containerd.ctr("task", "exec", "--exec-id", "e1", cid, "echo", "exec hi").stdout == "exec hi\n"
         containerd.ctr("task", "kill", "--signal", "SIGKILL", cid)
         assert fg.wait(30) == 137
     finally:
