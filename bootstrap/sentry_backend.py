@@ -1,8 +1,8 @@
 """SandboxBackend over the Sentry's `sentry.sandbox.Sandbox`.
 
 The adapter turns the OCI process spec into what the Sentry takes (argv,
-env, credentials) and the control requests into kernel operations. What the
-Sentry cannot do yet is refused with a clear error rather than faked.
+env, credentials, cwd), makes the spec's mounts (bootstrap/mounts.py) before
+the first task exists, and turns the control requests into Sandbox calls.
 """
 
 from __future__ import annotations
