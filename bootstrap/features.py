@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bootstrap.hooks import HOOK_KINDS, IN_CONTAINER
 from bootstrap.spec import NAMESPACE_TYPES
 
 # Mount options the bundle's mounts may carry (bind, tmpfs, proc, dev, sysfs are served by the Sentry).
@@ -39,7 +40,7 @@ def features(capabilities: list[str]) -> dict[str, Any]:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": [],
+        "hooks": [kind for kind in HOOK_KINDS if kind not in IN_CONTAINER],
         "mountOptions": list(MOUNT_OPTIONS),
         "linux": {
             "namespaces": [ns for ns in NAMESPACE_TYPES if ns not in ("time",)],

@@ -55,6 +55,7 @@ def test_features_json() -> None:
     assert code == 0
     doc = json.loads(out)
     assert doc["ociVersionMin"] == "1.0.0"
+    assert doc["hooks"] == ["prestart", "createRuntime", "poststart", "poststop"]
     assert {"pid", "network", "mount", "ipc", "uts", "user"} <= set(doc["linux"]["namespaces"])
     assert "CAP_SYS_ADMIN" in doc["linux"]["capabilities"]
 
