@@ -111,6 +111,14 @@ def test_exec(dockerd, app) -> None:
     assert dockerd.docker("exec", app, "sh", "-c", "exit 5", check=False).returncode == 5
 
 
+def test_run_tty(dockerd, runtime) -> None:
+    script = "[ -t 0 ] && [ -t 1 ] && echo tty"
+    result = dockerd.docker(
+        "run", "--rm", "-t", f"--runtime={runtime}", "bb", "sh", "-c", script, check=False
+    )
+    assert result.stdout.strip() == "tty", result.stderr
+
+
 def test_exec_tty(dockerd, app) -> None:
     result = dockerd.docker("exec", "-t", app, "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo tty", check=False)
     assert result.stdout.strip() == "tty", result.stderr
