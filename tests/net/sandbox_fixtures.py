@@ -36,10 +36,10 @@ debian_root = _debian.debian_root
 
 
 def build_program(directory: Path, name: str) -> str:
-    """directory/build/name from directory/programs/name.c (rebuilt when the source or check.h is newer)."""
+    """The build dir's `name` from directory/programs/name.c (rebuilt when the source or check.h is newer)."""
     src = directory / "programs" / f"{name}.c"
-    out = directory / "build" / name
-    out.parent.mkdir(exist_ok=True)
+    out = _sentry.sandbox_visible_build_dir(directory) / name
+    out.parent.mkdir(parents=True, exist_ok=True)
     newest = max(src.stat().st_mtime, (src.parent / "check.h").stat().st_mtime)
     if not out.exists() or out.stat().st_mtime < newest:
         cmd = ["gcc", "-static", "-O2", "-Wall", "-D_GNU_SOURCE", "-o", str(out), str(src)]

@@ -21,14 +21,16 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 
-def _build_dir() -> Path:
-    if HERE.is_relative_to("/tmp"):
-        tag = hashlib.sha1(str(HERE).encode()).hexdigest()[:12]
+def sandbox_visible_build_dir(test_dir: Path) -> Path:
+    """Where to put programs the sandbox must run: test_dir/build, or under /var/tmp when the
+    checkout itself is under /tmp (the sandbox's /tmp is its own tmpfs)."""
+    if test_dir.is_relative_to("/tmp"):
+        tag = hashlib.sha1(str(test_dir).encode()).hexdigest()[:12]
         return Path("/var/tmp") / f"kvmsandbox-tests-{tag}"
-    return HERE / "build"
+    return test_dir / "build"
 
 
-BUILD = _build_dir()
+BUILD = sandbox_visible_build_dir(HERE)
 PROGRAMS = HERE / "programs"
 PLATFORMS = ("kvm", "systrap")
 
