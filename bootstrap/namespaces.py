@@ -11,7 +11,9 @@ The network namespace also follows `--network`: `host` keeps the caller's
 pid is special: unshare(CLONE_NEWPID) applies to children, so `create`
 spawns the sandbox process inside `pid_namespace_for_children()`; the sandbox
 process is then pid 1 of its namespace, and when it dies (even by kill -9)
-the kernel kills everything left in it, the gofer included.
+the kernel kills everything left in it, the gofer included. With its own
+mount namespace it also mounts its own /proc, so that no host pid can be
+named from it: it cannot signal or trace host processes even as uid 0.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ _OWN = {
     "cgroup": CLONE_NEWCGROUP,
 }
 
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 
@@ -70,6 +75,15 @@ def enter(spec: Spec, network: str) -> None:
         raise _fail("making / private in the sandbox mount namespace")
     for path, flag, kind in joins:
         _join(path, flag, kind)
+    if flags & CLONE_NEWNS and os.getpid() == 1:
+        _mount_own_proc()
+
+
+def _mount_own_proc() -> None:
+    """Our pid namespace's /proc: host processes are neither listed nor reachable through
+    /proc/<pid> fds (pidfd_send_signal), only this sandbox's."""
+    if _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+        raise _fail("mounting the sandbox's /proc")
 
 
 @contextlib.contextmanager

@@ -123,6 +123,8 @@ def test_create_start_exec_kill_delete(rt, tmp_path) -> None:
     assert status["CapEff"].strip() == status["CapBnd"].strip() == "0000000000000000"
     assert status["NoNewPrivs"].strip() == "1"
     assert status["NSpid"].split() == [str(sandbox_pid), "1"]  # init of the spec's new pid namespace
+    # ... with its own /proc: no host pid can be named from inside it.
+    assert {p for p in os.listdir(f"/proc/{sandbox_pid}/root/proc") if p.isdigit()} == {"1"}
     assert rt("start", "c1").returncode == 1  # once only
 
     assert json.loads(rt("ps", "--format", "json", "c1").stdout) == [sandbox_pid]
