@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kvmsandbox import xsave
 from kvmsandbox.platform import PlatformError
 from kvmsandbox.systrap import layout
 from kvmsandbox.systrap._systrap import ffi, lib
@@ -66,8 +67,6 @@ _RW = mmap.PROT_READ | mmap.PROT_WRITE
 
 
 FCW_DEFAULT, MXCSR_DEFAULT = 0x37F, 0x1F80
-XSTATE_BV = 512  # offset of the XSAVE header's XSTATE_BV
-XFEATURE_X87_SSE = 0x3
 
 
 @functools.cache
@@ -76,7 +75,7 @@ def default_fpu() -> bytes:
     image = bytearray(lib.systrap_xsave_size())
     struct.pack_into("<H", image, 0, FCW_DEFAULT)
     struct.pack_into("<I", image, 24, MXCSR_DEFAULT)
-    image[XSTATE_BV] = XFEATURE_X87_SSE
+    image[xsave.XSTATE_BV_OFFSET] = xsave.XFEATURE_FP_SSE
     return bytes(image)
 
 
@@ -100,19 +99,10 @@ class StubThread:
         self.owner: SystrapContext | None = None  # whose FPU state is in this thread's message
 
     def write_fpu(self, image: bytes | bytearray) -> None:
-        """Put an XSAVE image in the message; x87 and SSE are always loaded from its legacy area.
-
-        (XSTATE_BV bits 0-1 are forced on: a Sentry that edits XMM registers
-        in an image whose SSE component was in its init state expects the
-        edit to take effect. The kernel's XSAVE always writes the legacy
-        area, so it is never stale.)
-        """
-        n = min(len(image), layout.FPU_AREA_SIZE)
+        """Put an XSAVE image in the message, made valid for the host's sigreturn (kvmsandbox.xsave)."""
+        size = len(default_fpu())
         start = self.offset + layout.MSG_FPU
-        view = self.stub.view
-        view[start : start + n] = memoryview(image)[:n]
-        if n > XSTATE_BV:
-            view[start + XSTATE_BV] |= XFEATURE_X87_SSE
+        self.stub.view[start : start + size] = xsave.sanitize(image, size, xsave.host_xfeatures())
 
     def read_fpu(self) -> bytearray:
         start = self.offset + layout.MSG_FPU

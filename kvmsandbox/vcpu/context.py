@@ -23,7 +23,8 @@ import struct
 import threading
 from array import array
 
-from kvmsandbox.kvm._kvm import lib
+from kvmsandbox import xsave
+from kvmsandbox.kvm._kvm import ffi, lib
 from kvmsandbox.memory.address_space import KVMAddressSpace
 from kvmsandbox.platform import (
     GPR_NAMES,
@@ -59,8 +60,7 @@ _UT_RIP = LAYOUT["PRIV_UT_RIP"] >> 3
 _UT_FRAME = LAYOUT["PRIV_UT_FRAME"] >> 3
 USER_CS, USER_SS = 0x33, 0x2B
 RFLAGS_TF = 0x100
-XSTATE_BV_OFFSET = 512  # XSAVE header: which state components the image holds
-XFEATURE_FP_SSE = 0x3
+XSAVE_SIZE = ffi.sizeof("struct kvm_xsave")
 # struct kvm_regs: the 16 GPRs in GPR_NAMES order, then rip, rflags.
 _KVM_REGS = struct.Struct("<18Q")
 _KVM_RCX = GPR_NAMES.index("rcx") * 8
@@ -95,20 +95,6 @@ def install_kick_handler() -> None:
             if lib.kick_install(KICK_SIGNAL) < 0:
                 raise OSError("sigaction for the vCPU kick signal failed")
             _kick_installed = True
-
-
-def _legacy_area_in_use(image: bytes | bytearray) -> bytearray:
-    """The image with x87 and SSE marked in use in its XSAVE header.
-
-    KVM ignores the legacy area (FCW, MXCSR, XMM...) of components whose
-    XSTATE_BV bit is clear, but a Sentry that edits an image (a signal
-    return, a test setting the rounding mode) means what it wrote there,
-    as Linux's sigreturn does with an FXSAVE frame.
-    """
-    image = bytearray(image)
-    bv = int.from_bytes(image[XSTATE_BV_OFFSET : XSTATE_BV_OFFSET + 8], "little")
-    image[XSTATE_BV_OFFSET : XSTATE_BV_OFFSET + 8] = (bv | XFEATURE_FP_SSE).to_bytes(8, "little")
-    return image
 
 
 class KVMContext(Context):
@@ -194,7 +180,7 @@ class KVMContext(Context):
         try:
             vcpu.tid = self._thread_tid()
             if regs.fpu is not None:
-                vcpu.kvm.set_xsave(_legacy_area_in_use(regs.fpu))
+                vcpu.kvm.set_xsave(xsave.sanitize(regs.fpu, XSAVE_SIZE, self.machine.xfeatures))
                 regs.fpu = None
             return self._run(vcpu, address_space, regs)
         finally:

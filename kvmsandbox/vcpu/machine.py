@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+from kvmsandbox import xsave
 from kvmsandbox.kvm import Kvm, Vm
 from kvmsandbox.memory.memfile import MemoryFile
 from kvmsandbox.memory.pagetables import PTE_NX, PTE_PRESENT, PTE_USER, PTE_WRITE, KernelMemory, PageTables
@@ -40,12 +41,14 @@ class Machine:
         self.vm.set_user_memory_region(KERNEL_SLOT, KERNEL_GPA, kernel_size, host_address(self.kmem.file))
         self.vm.set_user_memory_region(MEMORY_SLOT, MEMORY_GPA, memory_file.size, host_address(memory_file))
         self.cpuid = self.kvm.supported_cpuid()
+        self.xfeatures = self._supported_xfeatures()
         self.image = Ring0Image.load("pvm_native")
         self.text = self.kmem.file.allocate(TEXT_PAGES)
         self.kmem.file.write(self.text, self.image.text)
         self.lock = threading.Lock()
         self.vcpus: list = []  # VirtualCPU, appended by the pool
         self.default_fpu: bytes | None = None  # a fresh vCPU's XSAVE image
+
         self.direct_map_entry = self._build_direct_map()
 
     def _build_direct_map(self) -> int:
@@ -59,6 +62,13 @@ class Machine:
         for offset in range(0, size, PAGE_SIZE):
             tables.map_page(PTMAP_BASE + offset, self.kmem.gpa(offset), RW)
         return self.kmem.read_entry(tables.root + ((PTMAP_BASE >> 39) & 0x1FF) * 8)
+
+    def _supported_xfeatures(self) -> int:
+        """XSAVE components KVM supports for this VM (CPUID leaf 0xD.0 EDX:EAX)."""
+        for function, index, eax, _ebx, _ecx, edx in self.cpuid.entries():
+            if (function, index) == (0xD, 0):
+                return eax | edx << 32
+        return xsave.XFEATURE_FP_SSE
 
     def direct_map_address(self, kmem_offset: int) -> int:
         """Guest VA (kernel tables only) of a kernel-memory byte."""

@@ -78,6 +78,7 @@ class VirtualCPU:
         self._set_msrs()
         if machine.default_fpu is None:
             machine.default_fpu = bytes(self.kvm.get_xsave())
+
         symbols = machine.image.symbols
         self.sysret_point = self.window + symbols["sysret_point"]
         self.utramp = self.window + symbols["utramp"]

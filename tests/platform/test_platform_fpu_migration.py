@@ -47,3 +47,18 @@ def test_fpu_state_stays_with_its_context(make_app):
     AppThreads(apps, body).join()
     assert not wrong, "; ".join(wrong[:5]) + f" ({len(wrong)} wrong reports)"
     assert threading.active_count() >= 1
+
+
+def test_garbage_fpu_image_still_runs(make_app, rng):
+    """An FPU image the Sentry got from an app's signal frame may be anything: the context still
+    runs, and the rounding-mode bits the image asks for still take effect."""
+    app = make_app("mxcsr")
+    for _ in range(5):
+        image = bytearray(rng.randbytes(4096))
+        mxcsr = (0x1F80 & ~0x6000) | ROUNDING_MODES[2]
+        struct.pack_into("<I", image, MXCSR_OFFSET, mxcsr)
+        app.regs.fpu = image
+        event = app.switch()
+        assert isinstance(event, Syscall), app.describe(event)
+        assert event.args[0] & 0x6000 == ROUNDING_MODES[2], f"mxcsr {event.args[0]:#x}"
+        app.regs.rax = 0
