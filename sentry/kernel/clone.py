@@ -9,6 +9,7 @@ from sentry.errors import Errno
 from sentry.kernel import signals as sig
 from sentry.kernel.task import Task
 from sentry.kernel.threadgroup import ThreadGroup
+from sentry.seccheck import hooks
 
 CLONE_VM = 0x100
 CLONE_FS = 0x200
@@ -132,6 +133,7 @@ def clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int, t
         child.set_child_tid = child_tid
     if flags & CLONE_VFORK:
         child.vfork_parent = task
+    hooks.clone(task, child, flags)
     child.start()
     if flags & CLONE_VFORK:
         with contextlib.suppress(Errno):

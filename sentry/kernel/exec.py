@@ -13,6 +13,7 @@ from sentry.kernel import signals as sig
 from sentry.kernel.threadgroup import RLIMIT_AS, RLIMIT_STACK
 from sentry.loader import image
 from sentry.loader.image import Executable
+from sentry.seccheck import hooks
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -61,6 +62,8 @@ def execve(
         raise
     _de_thread(task)
     # Point of no return.
+    if task.ctx is not None:  # an app's execve; not the Sentry loading a new process (as runsc's)
+        hooks.execve(task, binary_path=exe.path, argv=argv, env=envp, stat=exe.stat, content=exe.data)
     from sentry.kernel.exit import _mm_release
 
     _mm_release(task)
@@ -90,7 +93,8 @@ def execve(
         task.robust_list = (0, 0)
         task.clear_child_tid = 0
         tg.exe_path = exe.path
-        task.comm = os.path.basename(exe.path)[:15]
+        # Linux names the process after the path given (not a link's target); "/dev/fd/N" for fexecve.
+        task.comm = os.fsdecode(os.path.basename(execfn) or str(dirfd).encode())[:15]
     fpu = sigframe.initial_fpu(task.ctx.pull_fpu()) if task.ctx is not None else None
     task.regs = Regs(rip=entry, rsp=sp, fpu=fpu)
     return 0

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sentry.errors import Errno
 from sentry.kernel import signals as sig
 from sentry.kernel.signals import SigInfo
+from sentry.seccheck import hooks
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -50,6 +51,7 @@ def exit_task(task: Task) -> None:
     """The task's thread is done: release what it holds; the last thread turns the process into a zombie."""
     kernel = task.kernel
     tg = task.tg
+    hooks.task_exit(task, tg.exit_status if tg.exiting else task.exit_code)
     with kernel.lock:
         task.killed = True
     _mm_release(task)
@@ -82,7 +84,7 @@ def exit_task(task: Task) -> None:
         if not tg.threads:
             if not tg.exiting:
                 tg.exit_status = task.exit_code
-            _process_exit(tg)
+            _process_exit(tg, task)
         task.exited = True
     task.exit_queue.notify()
 
@@ -140,8 +142,8 @@ def _futex_death(task: Task, addr: int) -> None:
         task.kernel.futexes.wake(task, addr, 1, private=False)
 
 
-def _process_exit(tg: ThreadGroup) -> None:
-    """The last thread exited (kernel.lock held)."""
+def _process_exit(tg: ThreadGroup, last: Task) -> None:
+    """The last thread, `last`, exited (kernel.lock held)."""
     kernel = tg.kernel
     tg.zombie = True
     tg.exiting = True
@@ -170,6 +172,7 @@ def _process_exit(tg: ThreadGroup) -> None:
         if tg is not init and not tg.keep_zombie:
             reap(tg)
     else:
+        hooks.exit_notify_parent(last, tg.exit_status)
         action = parent.handlers.actions[sig.SIGCHLD]
         auto_reap = tg.exit_signal == sig.SIGCHLD and (
             action.handler == sig.SIG_IGN or action.flags & sig.SA_NOCLDWAIT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 import time
 from typing import Any
@@ -67,6 +68,7 @@ class Kernel:
         image = vdso_image()
         self.vdso = BytesBacking(image, "[vdso]", cache=PageCache(self.frames, image))
         self.hostname = hostname
+        self.container_id = ""  # the OCI container id trace points report; set by whoever boots it
         self.domainname = "(none)"
         self.boot_monotonic = time.monotonic()
         self.unimplemented: collections.Counter[int] = collections.Counter()
@@ -113,7 +115,7 @@ class Kernel:
                 cached = self._exe_cache.get(key)
                 if cached is not None:
                     self._exe_cache.move_to_end(key)
-                    return cached
+                    return dataclasses.replace(cached, stat=st)
             chunks = []
             offset = 0
             while offset < st.size:
@@ -124,7 +126,7 @@ class Kernel:
                 offset += len(chunk)
             data = b"".join(chunks)
             backing = BytesBacking(data, abs_path, st.dev, st.ino, PageCache(self.frames, data))
-            exe = Executable(data, backing, abs_path)
+            exe = Executable(data, backing, abs_path, st)
             with self.lock:
                 self._exe_cache[key] = exe
                 while len(self._exe_cache) > EXE_CACHE_SIZE:

@@ -58,6 +58,7 @@ class Task:
         self.creds = creds
         self.regs = regs
         self.comm = "task"
+        self.start_time_ns = time.time_ns()  # trace points' thread_start_time (seccheck)
         self.ctx: Context | None = None
         # Signals (guarded by kernel.lock).
         self.signal_mask = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import time
 from typing import TYPE_CHECKING
 
 from sentry.kernel import signals as sig
@@ -65,6 +66,7 @@ class ThreadGroup:
         self.exit_signal = sig.SIGCHLD
         self.rlimits = default_rlimits()
         self.exe_path = ""
+        self.start_time_ns = time.time_ns()  # trace points' thread_group_start_time (seccheck)
         # Exit state (guarded by kernel.lock).
         self.exiting = False  # a group exit is in progress
         self.exit_status = 0  # wait status once exiting/zombie

@@ -13,6 +13,7 @@ from sentry.loader import elf, stack
 from sentry.mm.frames import SharedPages
 from sentry.mm.mm import MM, page_up
 from sentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE, Backing, BytesBacking
+from sentry.vfs.stat import Stat
 
 VDSO_DIR = Path(__file__).resolve().parent / "vdso"
 _vdso_image: bytes | None = None
@@ -38,6 +39,7 @@ class Executable:
     data: bytes
     backing: Backing
     path: str
+    stat: Stat | None = None  # the file's as this open found it (execve's trace point reports it)
 
 
 Opener = Callable[[bytes], Executable]
