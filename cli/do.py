@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
+
+from cli import pod_init
 
 if TYPE_CHECKING:
     from sentry.sandbox import Sandbox
@@ -70,8 +73,12 @@ def do_command(
     cwd = "/" + os.path.relpath(here, root) if root == "/" or here.startswith(root + "/") else "/"
     sys.stdout.flush()
     overlay2 = getattr(ctx.obj, "overlay2", "root:memory") if ctx.obj is not None else "root:memory"
+    trace = pod_init.connect(ctx.obj)
+    container_id = f"kvmsandbox-{random.randrange(1_000_000):06d}"  # as runsc do names its container
     try:
-        sandbox = Sandbox(platform_name, root, hostname=hostname, overlay2=overlay2)
+        sandbox = Sandbox(
+            platform_name, root, hostname=hostname, overlay2=overlay2, container_id=container_id, trace=trace
+        )
     except (PlatformError, OSError) as e:
         raise click.ClickException(f"cannot start the sandbox: {e}") from None
     try:

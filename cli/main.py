@@ -44,6 +44,7 @@ class GlobalFlags:
     network: str = "none"
     overlay2: str = "root:memory"
     file_access: str = "exclusive"
+    pod_init_config: str | None = None
 
 
 class Overlay2(click.ParamType):
@@ -140,6 +141,11 @@ def _version() -> str:
     default="exclusive",
     show_default=True,
     help="Whether the root fs may change outside the sandbox (shared) or not (exclusive).",
+)
+@click.option(
+    "--pod-init-config",
+    default=None,
+    help='JSON file {"trace_session": ...}: a trace session started with the sandbox (runsc\'s).',
 )
 @click.version_option(_version(), message=f"kvmsandbox version %(version)s\nspec: {OCI_VERSION}")
 @click.pass_context

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -15,6 +16,9 @@ from sentry.kernel.creds import Credentials
 from sentry.kernel.exec import execve
 from sentry.kernel.kernel import Kernel
 from sentry.kernel.task import Task
+from sentry.seccheck import hooks
+from sentry.seccheck import session as seccheck_session
+from sentry.seccheck.session import PodInitSession, Session
 from sentry.vfs.boot import initial_fs_context, make_vfs
 from sentry.vfs.fdtable import FDTable
 
@@ -39,19 +43,35 @@ class Sandbox:
         stdio: tuple[int, int, int] = (0, 1, 2),
         hostname: str = "kvmsandbox",
         overlay2: str = "root:memory",
+        container_id: str = "",
+        trace: PodInitSession | None = None,
     ) -> None:
         """overlay2: runsc's flag; "none" writes through the gofer to root_dir, anything else
-        gives the root a memory-backed overlay (the host directory is never written)."""
+        gives the root a memory-backed overlay (the host directory is never written).
+
+        trace: the `--pod-init-config` session with its sinks already connected outside the
+        Sentry (seccheck.session.pod_init_session); it starts here, before any task exists,
+        so no early point is lost, and ends in close() once every task has exited.
+        """
         self.stdio = stdio
-        self.platform = platforms.create(platform)
+        self.trace_session: Session | None = None
+        if trace is not None:
+            self.trace_session = seccheck_session.create(*trace)
+        try:
+            self.platform = platforms.create(platform)
+        except BaseException:
+            self._end_trace()
+            raise
         try:
             overlay = overlay2 != "none"
             self.gofer_proc, self.gofer = gofer.start(root_dir, writable=not overlay)
             self.vfs = make_vfs(root_dir, self.gofer, stdio_fds=stdio, overlay=overlay)
             self.kernel = Kernel(self.platform, self.vfs, hostname)
+            self.kernel.container_id = container_id
             self.vfs.procfs.kernel = self.kernel
         except BaseException:
             self.platform.close()
+            self._end_trace()
             raise
 
     def start(
@@ -60,12 +80,20 @@ class Sandbox:
         env: Sequence[str] | None = None,
         creds: Credentials | None = None,
         cwd: str = "/",
+        terminal: bool = False,
     ) -> None:
-        """Create pid 1 in `cwd` and exec argv[0] (PATH is searched if it has no '/'); Errno on failure."""
+        """Create pid 1 in `cwd` and exec argv[0] (PATH is searched if it has no '/'); Errno on failure.
+
+        `terminal` (the OCI process's) is only reported, in the container/start trace point.
+        """
         fds = FDTable.from_host_stdio(self.vfs, self.stdio)
         fs = initial_fs_context(self.vfs)
         task = self.kernel.create_init(fds, fs, creds or Credentials())
-        self._launch(task, argv, env, cwd)
+        env = self._exec(task, argv, env, cwd)
+        hooks.container_start(
+            task, container_id=self.kernel.container_id, cwd=cwd, args=argv, env=env, terminal=terminal
+        )
+        task.start()
 
     def spawn(
         self,
@@ -84,7 +112,8 @@ class Sandbox:
         fs = initial_fs_context(self.vfs)
         task = self.kernel.create_process(fds, fs, creds or Credentials())
         try:
-            self._launch(task, argv, env, cwd)
+            self._exec(task, argv, env, cwd)
+            task.start()
         except BaseException:
             from sentry.kernel.exit import exit_task
 
@@ -109,7 +138,8 @@ class Sandbox:
     def resume(self) -> None:
         self.kernel.thaw()
 
-    def _launch(self, task: Task, argv: Sequence[str], env: Sequence[str] | None, cwd: str) -> None:
+    def _exec(self, task: Task, argv: Sequence[str], env: Sequence[str] | None, cwd: str) -> list[str]:
+        """Put `task` in `cwd` running argv[0]; the environment it got (default PATH if none)."""
         env = list(env if env is not None else [f"PATH={DEFAULT_PATH}"])
         if cwd != "/":
             loc = self.vfs.resolve(task, task.fs.root, os.fsencode(cwd))
@@ -129,7 +159,7 @@ class Sandbox:
                     raise
         else:
             raise last
-        task.start()
+        return env
 
     @staticmethod
     def _candidates(cmd: str, env: Sequence[str]) -> list[bytes]:
@@ -151,12 +181,20 @@ class Sandbox:
         if not self.kernel.all_exited(5.0):
             log.warning("some tasks did not exit")
         self.kernel.shutdown()
+        self._end_trace()
         try:
             self.gofer.shutdown()
             self.gofer_proc.wait(timeout=5)
         except Exception:
             log.exception("stopping the gofer")
         self.platform.close()
+
+    def _end_trace(self) -> None:
+        """End the trace session this sandbox started: its sinks close, so monitors see the end."""
+        session, self.trace_session = self.trace_session, None
+        if session is not None:
+            with contextlib.suppress(seccheck_session.SessionError):
+                seccheck_session.delete(session.name)
 
     def run(self, argv: Sequence[str], env: Sequence[str] | None = None, cwd: str = "/") -> int:
         """Run a command to completion; its exit code (128+signo if killed, 127 if it cannot be executed)."""

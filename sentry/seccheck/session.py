@@ -54,6 +54,9 @@ class Session:
             sink.close()
 
 
+PodInitSession = tuple[SessionConfig, list[int | None]]
+"""A `--pod-init-config` session with its sinks' fds, ready for `create` (or Sandbox(trace=...))."""
+
 _lock = threading.Lock()
 _current: Session | None = None
 
@@ -134,7 +137,7 @@ def list_text(sessions: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pod_init_session(path: str) -> tuple[SessionConfig, list[int | None]] | None:
+def pod_init_session(path: str) -> PodInitSession | None:
     """Outside the Sentry, at sandbox creation: the `--pod-init-config` session and its sink fds.
 
     The Sentry must `create` it before the app's first instruction so no early point is lost.

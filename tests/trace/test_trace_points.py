@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import make_task
+from trace_fakes import make_task
 
 from sentry.seccheck import context, points
 from sentry.seccheck.proto.common_pb2 import ContextData

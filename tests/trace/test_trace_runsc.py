@@ -1,7 +1,7 @@
 """Debian runsc's real trace stream, read by the independent monitor and by our generated messages.
 
-The acceptance workload and session file live here so that the kvmsandbox run
-(once `create`/`do` exist) is checked against the same expectations.
+The acceptance workload and session file live here, and the kvmsandbox run
+(`kvmsandbox --pod-init-config=... do`) is checked against the same expectations.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 from google.protobuf.unknown_fields import UnknownFieldSet
 from trace_monitor import Monitor, decode, one
 
-from cli.main import main
 from sentry.seccheck.config import load_pod_init_config
 from sentry.seccheck.messages import MESSAGE_CLASSES
 
@@ -78,7 +77,6 @@ def check_acceptance_stream(mon: Monitor) -> None:
 
 NO_RUNSC = shutil.which("runsc") is None or os.geteuid() != 0
 NO_RUNSC_REASON = "needs Debian runsc and root (--rootless=false)"
-NO_POD_INIT = not any(p.name == "pod_init_config" for p in main.params)
 
 
 def run_monitored(sock_dir: str, runtime: list[str]) -> Monitor:
@@ -89,7 +87,8 @@ def run_monitored(sock_dir: str, runtime: list[str]) -> Monitor:
         json.dump(acceptance_session(mon.path), f)
     try:
         cmd = ["timeout", "60", *runtime, f"--pod-init-config={config}", "do", *WORKLOAD]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=sock_dir)
+        # cwd "/": `do` starts in the caller's directory, and /tmp inside is a fresh tmpfs.
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd="/")
         assert result.returncode == 0, result.stderr[-2000:]
         mon.closed.wait(10)
     finally:
@@ -108,9 +107,6 @@ def test_runsc_stream(sock_dir):
 
 
 @pytest.mark.skipif(NO_RUNSC, reason=NO_RUNSC_REASON)
-@pytest.mark.skipif(
-    NO_POD_INIT, reason="kvmsandbox has no --pod-init-config yet (issue 7: cli/main.py, bootstrap)"
-)
 def test_kvmsandbox_and_runsc_send_the_same_message_types(sock_dir):
     ours = run_monitored(sock_dir, ["kvmsandbox"])
     theirs = run_monitored(sock_dir, RUNSC)
