@@ -44,6 +44,7 @@ class BootRequest:
     network: str
     overlay2: str
     file_access: str
+    trace: Any = None  # sentry.seccheck.session.PodInitSession from --pod-init-config, or None
 
 
 class SandboxBackend(Protocol):

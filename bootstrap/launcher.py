@@ -44,8 +44,11 @@ def create_container(
     state.hooks = {kind: [h.to_json() for h in hooks] for kind, hooks in spec.hooks.items()}
     store.create(state)
     proc = None
+    trace_fds: list[int | None] = []
     try:
         with store.locked(container_id) as state:
+            pod_init = _absolute(flags.get("pod_init_config"))
+            trace_fds = connect_trace_sinks(pod_init)
             stdio = console.stdio_for(spec.process.terminal, console_socket, spec.process.console_size)
             config = SandboxConfig(
                 container_id=container_id,
@@ -58,6 +61,8 @@ def create_container(
                 log=_absolute(flags.get("log")),
                 log_format=str(flags.get("log_format", "text")),
                 debug_log=_absolute(flags.get("debug_log")),
+                pod_init_config=pod_init,
+                trace_fds=trace_fds,
             )
             with namespaces.pid_namespace_for_children(spec):
                 proc = _spawn(config, stdio)
@@ -84,6 +89,10 @@ def create_container(
             proc.wait()
         store.remove(container_id)
         raise
+    finally:
+        for fd in trace_fds:
+            if fd is not None:
+                os.close(fd)  # the sandbox process has its own copies
 
 
 def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Popen:
@@ -96,7 +105,7 @@ def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Pop
             stdin=stdio[0],
             stdout=stdio[1],
             stderr=stdio[2],
-            pass_fds=[ready_w],
+            pass_fds=[ready_w, *(fd for fd in config.trace_fds if fd is not None)],
             close_fds=True,
             start_new_session=True,
             cwd="/",
@@ -115,6 +124,29 @@ def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Pop
         proc.wait()
         raise OCIError(report.get("error", "sandbox boot failed"))
     return proc
+
+
+def connect_trace_sinks(pod_init_config: str | None) -> list[int | None]:
+    """--pod-init-config: connect the session's remote sinks here, in the trusted CLI, as runsc does.
+
+    The sandbox process gets only the connected fds (one per sink, None where
+    there is none) and starts the session before the container's first task.
+    """
+    if not pod_init_config:
+        return []
+    from sentry.seccheck.config import ConfigError
+    from sentry.seccheck.session import pod_init_session
+    from sentry.seccheck.sinks.remote import SinkSetupError
+
+    try:
+        session = pod_init_session(pod_init_config)
+    except ConfigError as e:
+        raise OCIError(f"--pod-init-config: {e}") from None
+    except SinkSetupError as e:
+        raise OCIError(
+            f"--pod-init-config: {e} (set the sink's ignore_setup_error to start without it)"
+        ) from None
+    return [] if session is None else session[1]
 
 
 def _absolute(path: object) -> str | None:

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sys
+from typing import Any
 
 from bootstrap import backend as backend_mod
 from bootstrap import confine, logs, namespaces
@@ -49,6 +50,9 @@ class SandboxConfig:
     log: str | None = None
     log_format: str = "text"
     debug_log: str | None = None
+    # --pod-init-config: the file, and per sink the fd `create` connected for it (None: no fd).
+    pod_init_config: str | None = None
+    trace_fds: list[int | None] = dataclasses.field(default_factory=list)
 
     def save(self) -> None:
         with open(os.path.join(self.state_dir, CONFIG_NAME), "w") as f:
@@ -72,6 +76,7 @@ def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
         network=config.network,
         overlay2=config.overlay2,
         file_access=config.file_access,
+        trace=_trace_session(config),
     )
     lifecycle = ContainerLifecycle(backend_mod.boot(request))
     try:
@@ -88,6 +93,19 @@ def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
         lifecycle.shutdown()
         raise
     return lifecycle, server
+
+
+def _trace_session(config: SandboxConfig) -> Any:
+    """The --pod-init-config session with the sink fds `create` connected (seccheck's PodInitSession)."""
+    if not config.pod_init_config:
+        return None
+    from sentry.seccheck.config import ConfigError, load_pod_init_config
+
+    try:
+        session = load_pod_init_config(config.pod_init_config)
+    except ConfigError as e:
+        raise OCIError(f"--pod-init-config: {e}") from None
+    return None if session is None else (session, list(config.trace_fds))
 
 
 def run(config: SandboxConfig, ready_fd: int) -> int:

@@ -32,8 +32,9 @@ class SentryBackend:
             stdio=request.stdio,
             hostname=self._spec.hostname or "kvmsandbox",
             overlay2=request.overlay2,
+            container_id=request.container_id,
+            trace=request.trace,
         )
-        self._sandbox.kernel.container_id = request.container_id  # trace points report it
         try:
             self._mount_gofers = mounts.apply(self._sandbox.vfs, self._spec)
         except BaseException:
@@ -45,7 +46,8 @@ class SentryBackend:
 
         process = self._spec.process
         try:
-            self._sandbox.start(process.args, process.env, _credentials(process), cwd=process.cwd)
+            creds = _credentials(process)
+            self._sandbox.start(process.args, process.env, creds, cwd=process.cwd, terminal=process.terminal)
         except Errno as e:
             # Exit codes as a shell gives them for a command it cannot run.
             code = 126 if e.code in (errno.EACCES, errno.ENOEXEC) else 127

@@ -360,3 +360,17 @@ def test_a_failing_create_runtime_hook_fails_create_and_cleans_up(rt, tmp_path) 
     assert "createRuntime hook /bin/sh: exit status 4: broken" in result.stderr
     assert rt.leftovers() == [] and not (tmp_path / "pid").exists()
     assert not any(str(tmp_path) in _cmdline(p) for p in os.listdir("/proc") if p.isdigit())
+
+
+def test_a_bad_pod_init_config_fails_create_and_cleans_up(rt, tmp_path) -> None:
+    (tmp_path / "pod.json").write_text('{"trace_session": {"name": "x", "bogus": 1}}')
+    result = rt.detached(
+        "--pod-init-config",
+        str(tmp_path / "pod.json"),
+        "create",
+        "--bundle",
+        make_bundle(tmp_path, ["sleep"]),
+        "p1",
+    )
+    assert result.returncode == 1 and "--pod-init-config:" in result.stderr
+    assert rt.leftovers() == []
