@@ -1,7 +1,8 @@
 """Debian runsc's real trace stream, read by the independent monitor and by our generated messages.
 
-The acceptance workload and session file live here, and the kvmsandbox run
-(`kvmsandbox --pod-init-config=... do`) is checked against the same expectations.
+The acceptance workload and session file live here, and the kvmsandbox run (the
+same container, `--pod-init-config=... run --bundle`) is checked against the same
+expectations.
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 
 import pytest
 from google.protobuf.unknown_fields import UnknownFieldSet
 from trace_monitor import Monitor, decode, one
 
+from bootstrap.default_spec import default_spec
 from sentry.seccheck.config import load_pod_init_config
 from sentry.seccheck.messages import MESSAGE_CLASSES
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKLOAD = ["sh", "-c", "ls / > /dev/null; sleep 0.1"]
 RUNSC = ["runsc", "--rootless=false", "--network=none", "--platform=ptrace"]
 CTX = ["time", "thread_id", "group_id", "container_id", "process_name", "credentials", "cwd"]
@@ -79,16 +84,31 @@ NO_RUNSC = shutil.which("runsc") is None or os.geteuid() != 0
 NO_RUNSC_REASON = "needs Debian runsc and root (--rootless=false)"
 
 
+def container_bundle(directory: str) -> str:
+    """An OCI bundle running WORKLOAD with the host's / (read-only) as its root, for either runtime."""
+    bundle = f"{directory}/bundle"
+    os.makedirs(bundle, exist_ok=True)
+    spec = default_spec(WORKLOAD)
+    spec["root"] = {"path": "/", "readonly": True}
+    with open(f"{bundle}/config.json", "w") as f:
+        json.dump(spec, f)
+    return bundle
+
+
 def run_monitored(sock_dir: str, runtime: list[str]) -> Monitor:
-    """Run WORKLOAD under `runtime` with the acceptance session; return the monitor that watched it."""
+    """Run WORKLOAD as a container (`run --bundle`) under `runtime` with the acceptance session;
+    return the monitor that watched it."""
     mon = Monitor(f"{sock_dir}/mon.sock")
     config = f"{sock_dir}/pod.json"
     with open(config, "w") as f:
         json.dump(acceptance_session(mon.path), f)
+    state = tempfile.mkdtemp(prefix="state", dir=sock_dir)
     try:
-        cmd = ["timeout", "60", *runtime, f"--pod-init-config={config}", "do", *WORKLOAD]
-        # cwd "/": `do` starts in the caller's directory, and /tmp inside is a fresh tmpfs.
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd="/")
+        cmd = ["timeout", "60", *runtime, f"--root={state}", f"--pod-init-config={config}"]
+        cmd += ["run", "--bundle", container_bundle(sock_dir), "trace-acceptance"]
+        result = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL, cwd=REPO
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         mon.closed.wait(10)
     finally:
@@ -108,7 +128,7 @@ def test_runsc_stream(sock_dir):
 
 @pytest.mark.skipif(NO_RUNSC, reason=NO_RUNSC_REASON)
 def test_kvmsandbox_and_runsc_send_the_same_message_types(sock_dir):
-    ours = run_monitored(sock_dir, ["kvmsandbox"])
+    ours = run_monitored(sock_dir, [sys.executable, "-m", "cli.main"])
     theirs = run_monitored(sock_dir, RUNSC)
     check_acceptance_stream(ours)
     check_acceptance_stream(theirs)
