@@ -147,10 +147,16 @@ def _version() -> str:
     default=None,
     help='JSON file {"trace_session": ...}: a trace session started with the sandbox (runsc\'s).',
 )
+@click.option(
+    "--systemd-cgroup",
+    is_flag=True,
+    help="Accepted and ignored (runc's; go-runc passes it for the systemd cgroup driver, as runsc takes it).",
+)
 @click.version_option(_version(), message=f"kvmsandbox version %(version)s\nspec: {OCI_VERSION}")
 @click.pass_context
 def main(ctx: click.Context, **flags: object) -> None:
     """kvmsandbox: run untrusted Linux programs under a user-space kernel on KVM or systrap."""
+    flags.pop("systemd_cgroup")  # no cgroups are made (cgroupsPath is unused): the driver does not matter
     ctx.obj = GlobalFlags(**flags)  # type: ignore[arg-type]
     _configure_logging(ctx.obj)
 

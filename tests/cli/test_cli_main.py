@@ -191,3 +191,10 @@ def test_errors_go_to_log_as_json(tmp_path) -> None:
     assert record["msg"] == "loading container: file does not exist"
     assert record["level"] == "error"
     assert set(record) == {"msg", "level", "time"}
+
+
+def test_systemd_cgroup_is_accepted(tmp_path) -> None:
+    code, output = run("--root", str(tmp_path), "--systemd-cgroup", "state", "nonexistent")
+    assert code == 1, output  # the state command's own "does not exist", not a usage error
+    assert "does not exist" in output
+    assert "--systemd-cgroup" in run("flags")[1]
