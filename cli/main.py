@@ -89,16 +89,29 @@ def _configure_logging(flags: GlobalFlags) -> None:
     formatter = (
         _JsonFormatter() if flags.log_format == "json" else logging.Formatter("%(levelname).1s %(message)s")
     )
-    log_handler = logging.FileHandler(flags.log) if flags.log else logging.StreamHandler(sys.stderr)
+    log_handler = _file_handler(flags.log) if flags.log else logging.StreamHandler(sys.stderr)
     log_handler.setLevel(logging.DEBUG if flags.debug and not flags.debug_log else logging.WARNING)
     log_handler.setFormatter(formatter)
     _handlers.append(log_handler)
     if flags.debug_log:
-        debug_handler = logging.FileHandler(flags.debug_log)
+        debug_handler = _file_handler(flags.debug_log)
         debug_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(name)s] %(message)s"))
         _handlers.append(debug_handler)
     for handler in _handlers:
         root.addHandler(handler)
+
+
+def _file_handler(path: str) -> logging.FileHandler:
+    """A handler appending to `path`; one line on stderr and exit 1 if it cannot be opened.
+
+    runc does the same for a `--log` whose directory is missing (`open PATH: no such file
+    or directory`, status 1): the shim shows that line, where a traceback would bury it.
+    """
+    try:
+        return logging.FileHandler(path)
+    except OSError as e:
+        click.echo(f"kvmsandbox: open {path}: {e.strerror or e}", err=True)
+        sys.exit(1)
 
 
 def _version() -> str:

@@ -198,3 +198,12 @@ def test_systemd_cgroup_is_accepted(tmp_path) -> None:
     assert code == 1, output  # the state command's own "does not exist", not a usage error
     assert "does not exist" in output
     assert "--systemd-cgroup" in run("flags")[1]
+
+
+@pytest.mark.parametrize("flag", ["--log", "--debug-log"])
+def test_log_in_a_missing_directory_is_one_line(tmp_path, flag: str) -> None:
+    path = tmp_path / "no-such-dir" / "log.json"
+    result = CliRunner().invoke(main, [flag, str(path), "flags"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output == f"kvmsandbox: open {path}: No such file or directory\n"
