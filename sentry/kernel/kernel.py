@@ -30,7 +30,8 @@ EXE_CACHE_SIZE = 16
 
 
 class KernelLog:
-    """The kernel log `dmesg` reads (syslog(2)): gVisor-style boot lines."""
+    """The kernel log `dmesg` reads (syslog(2)): gVisor-style boot lines, each with the `<6>` (KERN_INFO)
+    prefix Linux's and gVisor's buffers carry; without it util-linux dmesg reads one multi-line record."""
 
     BOOT_LINES = (
         "Starting kvmsandbox...",
@@ -41,7 +42,7 @@ class KernelLog:
     )
 
     def __init__(self) -> None:
-        self.text = "".join(f"[{i * 0.000001:12.6f}] {line}\n" for i, line in enumerate(self.BOOT_LINES))
+        self.text = "".join(f"<6>[{i * 0.000001:12.6f}] {line}\n" for i, line in enumerate(self.BOOT_LINES))
 
 
 class Kernel:
