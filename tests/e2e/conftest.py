@@ -72,6 +72,13 @@ def _unmount_under(path: str) -> None:
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
+def remove_daemon_dir(directory: str) -> None:
+    """Kill what still names `directory`, unmount under it, remove it: the end of any daemons run there."""
+    _kill_leftovers(directory)
+    _unmount_under(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def kvmsandbox_wrapper(directory: str, name: str = "kvmsandbox") -> str:
     """An executable that runs this checkout's CLI (a shim or dockerd execs it with their own env)."""
     path = os.path.join(directory, name)
@@ -189,9 +196,7 @@ def e2e_dir() -> Iterator[str]:
     """One short temp dir for all daemons (socket paths must stay short); cleaned up at the end."""
     directory = tempfile.mkdtemp(prefix="kvmsb-e2e-", dir="/tmp")
     yield directory
-    _kill_leftovers(directory)
-    _unmount_under(directory)
-    shutil.rmtree(directory, ignore_errors=True)
+    remove_daemon_dir(directory)
 
 
 @pytest.fixture(scope="session")
