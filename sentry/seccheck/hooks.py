@@ -2,12 +2,16 @@
 
 Syscall points are per-number tables, `SYSCALL_ENTER[nr]` and
 `SYSCALL_EXIT[nr]`, holding None or an emitter built when the session
-started. The lists are updated in place and never rebound, so the dispatcher
-may bind them once and pay one index and one `is None` per syscall:
+started. `SYSCALL_TRACED[0]` says whether any syscall point is on. The lists
+are updated in place and never rebound, so the dispatcher binds them once and,
+with no session, pays one index and one truth test per syscall:
 
-    on_enter = SYSCALL_ENTER[nr]
-    if on_enter is not None:
-        on_enter(task, args)
+    traced = SYSCALL_TRACED[0]
+    if traced:
+        syscall_enter(task, nr, args)
+    ...  # the syscall
+    if traced:
+        syscall_exit(task, nr, args, ret)
 
 The process lifecycle hooks (container_start, clone, execve,
 exit_notify_parent, task_exit) are rare and check for themselves. No hook
@@ -40,6 +44,7 @@ ExitHook = Callable[[Any, Sequence[int], int], None]
 
 SYSCALL_ENTER: list[EnterHook | None] = [None] * (points.RAW_SYSNO_MAX + 1)
 SYSCALL_EXIT: list[ExitHook | None] = [None] * (points.RAW_SYSNO_MAX + 1)
+SYSCALL_TRACED: list[bool] = [False]
 
 MAX_ERRNO = 4095
 
@@ -76,11 +81,13 @@ def install(cfgs: Sequence[PointConfig], emit: Emit) -> None:
     _lifecycle.update(lifecycle)
     SYSCALL_ENTER[:] = [_enter_hook(nr, c, emit) if c else None for nr, c in enumerate(enter)]
     SYSCALL_EXIT[:] = [_exit_hook(nr, c, emit) if c else None for nr, c in enumerate(exit_)]
+    SYSCALL_TRACED[0] = any(enter) or any(exit_)
 
 
 def uninstall() -> None:
     """Turn every point off."""
     global _emit
+    SYSCALL_TRACED[0] = False
     SYSCALL_ENTER[:] = [None] * len(SYSCALL_ENTER)
     SYSCALL_EXIT[:] = [None] * len(SYSCALL_EXIT)
     _lifecycle.clear()
@@ -88,7 +95,7 @@ def uninstall() -> None:
 
 
 def syscall_enter(task: Any, nr: int, args: Sequence[int]) -> None:
-    """The syscall/*/enter points for `nr` (the dispatcher may inline this; see the module doc)."""
+    """The syscall/*/enter points for `nr` (the dispatcher calls it while SYSCALL_TRACED[0])."""
     if 0 <= nr < len(SYSCALL_ENTER):
         hook = SYSCALL_ENTER[nr]
         if hook is not None:

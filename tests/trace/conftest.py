@@ -40,3 +40,4 @@ def _no_session_left():
     if current:
         session.delete(current[0]["name"])
     assert all(h is None for h in hooks.SYSCALL_ENTER + hooks.SYSCALL_EXIT)
+    assert hooks.SYSCALL_TRACED == [False]

@@ -31,6 +31,7 @@ def packets(monitor, n):
 def test_no_session_means_empty_tables(task):
     assert session.describe_all() == []
     assert hooks.SYSCALL_ENTER.count(None) == points.RAW_SYSNO_MAX + 1
+    assert hooks.SYSCALL_TRACED == [False]  # what the dispatcher tests before anything else
     hooks.syscall_enter(task, 257, (0,) * 6)
     hooks.task_exit(task, 0)  # nothing to send to: returns quietly
 
@@ -39,6 +40,7 @@ def test_openat_enter_exit_with_fd_path_and_context(monitor, task):
     point = {"name": "syscall/openat/enter", "optional_fields": ["fd_path"], "context_fields": CTX}
     start(monitor, [point, {**point, "name": "syscall/openat/exit"}])
     assert hooks.SYSCALL_ENTER[257] is not None and hooks.SYSCALL_ENTER[2] is None
+    assert hooks.SYSCALL_TRACED == [True]
     path = task.mm.put_cstring("passwd")
     args = (3, path, 0o2000000, 0o644, 0, 0)
     hooks.syscall_enter(task, 257, args)
@@ -137,6 +139,7 @@ def test_lifecycle_points(monitor, task):
             {"name": "sentry/task_exit"},
         ],
     )
+    assert hooks.SYSCALL_TRACED == [False]  # no syscall point: the dispatcher stays on its fast path
     hooks.container_start(
         task, container_id="c1", cwd="/", args=["sh", "-c", "true"], env=["A=1"], terminal=False
     )
