@@ -200,13 +200,15 @@ class Vcpu:
     def get_xsave(self, into: bytearray | None = None) -> bytearray:
         """The guest XSAVE image (4 KiB, host XSAVE layout)."""
         buf = into if into is not None else bytearray(ffi.sizeof("struct kvm_xsave"))
-        _ioctl(self.fd, "KVM_GET_XSAVE", ffi.cast("struct kvm_xsave *", ffi.from_buffer(buf)))
+        _ioctl(self.fd, "KVM_GET_XSAVE", ffi.from_buffer("struct kvm_xsave *", buf))
         return buf
 
     def set_xsave(self, image: bytes | bytearray) -> None:
         if len(image) != ffi.sizeof("struct kvm_xsave"):
             raise ValueError(f"XSAVE image must be {ffi.sizeof('struct kvm_xsave')} bytes")
-        _ioctl(self.fd, "KVM_SET_XSAVE", ffi.cast("struct kvm_xsave *", ffi.from_buffer(bytes(image))))
+        # from_buffer with the pointer type keeps `image` alive for the call; a cast of a
+        # temporary from_buffer would not, and KVM would read freed memory.
+        _ioctl(self.fd, "KVM_SET_XSAVE", ffi.from_buffer("struct kvm_xsave *", image))
 
     def set_cpuid2(self, cpuid: CpuidTable) -> None:
         _ioctl(self.fd, "KVM_SET_CPUID2", cpuid.ptr)
