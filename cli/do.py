@@ -46,6 +46,9 @@ def _forwarding_signals(sandbox: Sandbox) -> Iterator[None]:
             signal.signal(signo, handler)
 
 
+SANDBOX_OWN_MOUNTS = frozenset({"tmp", "proc", "dev", "sys"})
+
+
 @click.command(
     "do",
     context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False},
@@ -68,9 +71,12 @@ def do_command(
         platform_name = getattr(ctx.obj, "platform", None)
     env = [f"{k}={v}" for k, v in os.environ.items()]
     root = os.path.abspath(root_dir)
-    # As runsc do: the working directory is the caller's, when the sandbox root has it.
+    # As runsc do: the working directory is the caller's, when the sandbox root has it. Paths
+    # under the sandbox's own mounts (its /tmp is a fresh tmpfs) are not the caller's: use /.
     here = os.getcwd()
     cwd = "/" + os.path.relpath(here, root) if root == "/" or here.startswith(root + "/") else "/"
+    if os.path.normpath(cwd).split("/")[1] in SANDBOX_OWN_MOUNTS:
+        cwd = "/"
     sys.stdout.flush()
     overlay2 = getattr(ctx.obj, "overlay2", "root:memory") if ctx.obj is not None else "root:memory"
     trace = pod_init.connect(ctx.obj)

@@ -71,6 +71,12 @@ def test_working_directory_is_the_callers(platform_name):
     assert (r.returncode, r.stdout) == (0, f"{BUILD}\n".encode())
 
 
+def test_working_directory_under_the_sandboxs_own_tmp_is_root(platform_name, tmp_path):
+    """The sandbox's /tmp is its own tmpfs: a caller sitting in the host's /tmp starts in /."""
+    r = do(platform_name, "/bin/busybox", "pwd", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, b"/\n")
+
+
 def test_signals_to_do_reach_the_command(platform_name):
     cmd = [
         sys.executable,
