@@ -104,7 +104,7 @@ def encode(
             try:
                 fds.append(task.fds.install(file, cloexec=cloexec))
             except Errno:
-                for rest in keep[i:]:
+                for rest in keep[i + 1 :]:
                     rest.decref()
                 truncated = MSG_CTRUNC
                 break

@@ -10,7 +10,6 @@ from sentry.errors import RESTART_CODES, Errno
 from sentry.syscalls.args import s32, u32
 from sentry.syscalls.fsargs import get_file
 from sentry.syscalls.poll import read_timespec, with_sigmask
-from sentry.vfs.file import FileDescription
 from sentry.vfs.fs.epoll import EpollFile
 from sentry.vfs.fs.eventfd import EventFD
 
@@ -21,18 +20,10 @@ MAX_EVENTS = (1 << 31) // _EVENT.size
 EFD_SEMAPHORE = 1
 
 
-def _install(task, file: FileDescription, cloexec: bool) -> int:
-    try:
-        return task.fds.install(file, cloexec=cloexec)
-    except Errno:
-        file.decref()
-        raise
-
-
 def sys_epoll_create1(task, flags) -> int:
     if u32(flags) & ~EPOLL_CLOEXEC:
         raise Errno(errno.EINVAL)
-    return _install(task, EpollFile(0), bool(u32(flags) & EPOLL_CLOEXEC))
+    return task.fds.install(EpollFile(0), cloexec=bool(u32(flags) & EPOLL_CLOEXEC))
 
 
 def sys_epoll_create(task, size) -> int:
@@ -100,7 +91,7 @@ def sys_eventfd2(task, initval, flags) -> int:
     if flags & ~(os.O_CLOEXEC | os.O_NONBLOCK | EFD_SEMAPHORE):
         raise Errno(errno.EINVAL)
     file = EventFD(u32(initval), flags & os.O_NONBLOCK, bool(flags & EFD_SEMAPHORE))
-    return _install(task, file, bool(flags & os.O_CLOEXEC))
+    return task.fds.install(file, cloexec=bool(flags & os.O_CLOEXEC))
 
 
 def sys_eventfd(task, initval) -> int:

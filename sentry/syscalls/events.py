@@ -10,7 +10,6 @@ from sentry.errors import Errno
 from sentry.syscalls.args import s32, u32
 from sentry.syscalls.fsargs import get_file, read_path
 from sentry.vfs.events import inotify, signalfd, timerfd
-from sentry.vfs.file import FileDescription
 from sentry.vfs.permissions import R_OK, check_access
 from sentry.vfs.vfs import AT_FDCWD
 
@@ -20,14 +19,6 @@ CAP_WAKE_ALARM = 35
 SIGSET_SIZE = 8
 _ITIMERSPEC = struct.Struct("<qqqq")
 NSEC = 1_000_000_000
-
-
-def _install(task, file: FileDescription, cloexec: bool) -> int:
-    try:
-        return task.fds.install(file, cloexec=cloexec)
-    except Errno:
-        file.decref()
-        raise
 
 
 def _fd_flags(flags: int) -> int:
@@ -69,7 +60,7 @@ def sys_timerfd_create(task, clockid, flags) -> int:
     if alarm and not task.creds.has_cap(CAP_WAKE_ALARM):
         raise Errno(errno.EPERM)
     file = timerfd.TimerFD(task.kernel.timers, clock, flags & NONBLOCK)
-    return _install(task, file, bool(flags & CLOEXEC))
+    return task.fds.install(file, cloexec=bool(flags & CLOEXEC))
 
 
 def sys_timerfd_settime(task, fd, flags, new_value, old_value) -> int:
@@ -107,7 +98,7 @@ def sys_signalfd4(task, fd, mask, sizemask, flags) -> int:
         file.set_mask(signals)
         return n
     file = signalfd.SignalFD(task.tg, signals, flags & NONBLOCK)
-    return _install(task, file, bool(flags & CLOEXEC))
+    return task.fds.install(file, cloexec=bool(flags & CLOEXEC))
 
 
 def sys_signalfd(task, fd, mask, sizemask) -> int:
@@ -124,7 +115,7 @@ def _inotify(task, fd: int) -> inotify.InotifyFD:
 
 def sys_inotify_init1(task, flags) -> int:
     flags = _fd_flags(flags)
-    return _install(task, inotify.InotifyFD(flags & NONBLOCK), bool(flags & CLOEXEC))
+    return task.fds.install(inotify.InotifyFD(flags & NONBLOCK), cloexec=bool(flags & CLOEXEC))
 
 
 def sys_inotify_init(task) -> int:

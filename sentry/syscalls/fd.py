@@ -280,13 +280,11 @@ def sys_pipe2(task, fds_addr, flags) -> int:
     try:
         rfd = task.fds.install(read_end, cloexec=cloexec)
     except Errno:
-        read_end.decref()
         write_end.decref()
         raise
     try:
         wfd = task.fds.install(write_end, cloexec=cloexec)
     except Errno:
-        write_end.decref()
         task.fds.close(rfd)
         raise
     try:
@@ -420,8 +418,4 @@ def sys_memfd_create(task, name, flags) -> int:
     if len(label) > MFD_NAME_MAX:
         raise Errno(errno.EINVAL)
     file = task.kernel.vfs.memfd(task, label)
-    try:
-        return task.fds.install(file, cloexec=bool(flags & MFD_CLOEXEC))
-    except Errno:
-        file.decref()
-        raise
+    return task.fds.install(file, cloexec=bool(flags & MFD_CLOEXEC))

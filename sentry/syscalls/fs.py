@@ -52,11 +52,7 @@ def sys_openat(task, dirfd, pathname, flags, mode) -> int:
     flags = u32(flags)
     start = at_location(task, dirfd, path)
     file = _vfs(task).open(task, start, path, flags, u32(mode))
-    try:
-        return task.fds.install(file, cloexec=bool(flags & os.O_CLOEXEC))
-    except Errno:
-        file.decref()
-        raise
+    return task.fds.install(file, cloexec=bool(flags & os.O_CLOEXEC))
 
 
 def sys_open(task, pathname, flags, mode) -> int:

@@ -19,7 +19,6 @@ from sentry.net.unix.options import get_option, set_option
 from sentry.net.unix.socket import BUFFER, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, UnixSocket, socketpair
 from sentry.syscalls.args import s32, u32
 from sentry.syscalls.fsargs import IO_CHUNK, get_file
-from sentry.vfs.file import FileDescription
 
 SOCK_RAW = 3
 SOCK_TYPE_MASK = 0xF
@@ -63,14 +62,6 @@ def _write_addr(task, addr: int, addrlen_ptr: int, raw: bytes) -> None:
     task.mm.copy_out(addrlen_ptr, _INT.pack(len(raw)))
 
 
-def _install(task, file: FileDescription, cloexec: bool) -> int:
-    try:
-        return task.fds.install(file, cloexec=cloexec)
-    except Errno:
-        file.decref()
-        raise
-
-
 def _kind_and_flags(type_: int) -> tuple[int, int]:
     """(socket type, O_NONBLOCK|O_CLOEXEC) from socket()'s type argument."""
     type_ = s32(type_)
@@ -97,7 +88,7 @@ def sys_socket(task, domain, type_, protocol) -> int:
     _check_domain(domain, protocol)
     kind, flags = _kind_and_flags(type_)
     sock = UnixSocket(kind, flags & SOCK_NONBLOCK, Creds.of(task))
-    return _install(task, sock, bool(flags & SOCK_CLOEXEC))
+    return task.fds.install(sock, cloexec=bool(flags & SOCK_CLOEXEC))
 
 
 def sys_socketpair(task, domain, type_, protocol, sv) -> int:
@@ -106,12 +97,12 @@ def sys_socketpair(task, domain, type_, protocol, sv) -> int:
     a, b = socketpair(kind, flags & SOCK_NONBLOCK, Creds.of(task))
     cloexec = bool(flags & SOCK_CLOEXEC)
     try:
-        fd_a = _install(task, a, cloexec)
+        fd_a = task.fds.install(a, cloexec=cloexec)
     except Errno:
         b.decref()
         raise
     try:
-        fd_b = _install(task, b, cloexec)
+        fd_b = task.fds.install(b, cloexec=cloexec)
     except Errno:
         task.fds.close(fd_a)
         raise
@@ -163,7 +154,7 @@ def sys_accept4(task, fd, addr, addrlen_ptr, flags) -> int:
     except Errno:
         server.decref()
         raise
-    return _install(task, server, bool(flags & SOCK_CLOEXEC))
+    return task.fds.install(server, cloexec=bool(flags & SOCK_CLOEXEC))
 
 
 def sys_accept(task, fd, addr, addrlen_ptr) -> int:

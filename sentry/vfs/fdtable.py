@@ -58,15 +58,16 @@ class FDTable:
             self._files[fd] = (entry[0], cloexec)
 
     def install(self, file: FileDescription, *, cloexec: bool = False, lowest: int = 0) -> int:
-        """Add a new reference to file at the lowest free fd >= lowest; takes over the caller's reference."""
+        """Add file at the lowest free fd >= lowest; takes over the caller's reference, also on failure."""
         with self._lock:
             fd = lowest
             while fd in self._files:
                 fd += 1
-            if fd >= self.max_fds:
-                raise Errno(errno.EMFILE if lowest == 0 else errno.EINVAL)
-            self._files[fd] = (file, cloexec)
-        return fd
+            if fd < self.max_fds:
+                self._files[fd] = (file, cloexec)
+                return fd
+        file.decref()
+        raise Errno(errno.EMFILE if lowest == 0 else errno.EINVAL)
 
     def install_at(self, fd: int, file: FileDescription, *, cloexec: bool = False) -> None:
         """dup2 semantics: replaces (and releases) whatever fd held; takes over the caller's reference."""
@@ -83,11 +84,7 @@ class FDTable:
     def dup(self, fd: int, *, lowest: int = 0, cloexec: bool = False) -> int:
         file = self.get(fd)
         file.incref()
-        try:
-            return self.install(file, cloexec=cloexec, lowest=lowest)
-        except Errno:
-            file.decref()
-            raise
+        return self.install(file, cloexec=cloexec, lowest=lowest)
 
     def close(self, fd: int) -> None:
         with self._lock:

@@ -261,11 +261,7 @@ class MasterFile(_TtyFile):
             vfs = task.kernel.vfs
             loc = vfs.resolve(task, task.fs.root, b"/dev/pts/%d" % term.index)
             peer = loc.inode.open(task, loc, flags & ~(os.O_NOCTTY | os.O_CLOEXEC))
-            try:
-                return task.fds.install(peer, cloexec=bool(flags & os.O_CLOEXEC))
-            except Errno:
-                peer.decref()
-                raise
+            return task.fds.install(peer, cloexec=bool(flags & os.O_CLOEXEC))
         else:
             raise Errno(errno.ENOTTY)
         return 0
