@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from typing import Any
 
 from bootstrap import console
 from bootstrap.control import ControlClient
 from bootstrap.errors import OCIError
-from bootstrap.launcher import write_pid_file
+from bootstrap.launcher import spawn_reporting, write_pid_file
 from bootstrap.spec import parse_process
 from bootstrap.state import StateStore
 
@@ -86,27 +85,10 @@ def exec_process(
 
 
 def _spawn_proxy(control: str, process: dict[str, Any], stdio: tuple[int, int, int]) -> int:
-    ready_r, ready_w = os.pipe()
-    try:
-        proxy = subprocess.Popen(
-            [sys.executable, "-m", "bootstrap.exec_proxy", control, json.dumps(process), str(ready_w)],
-            stdin=stdio[0],
-            stdout=stdio[1],
-            stderr=stdio[2],
-            pass_fds=[ready_w],
-            close_fds=True,
-            cwd="/",
-        )
-    finally:
-        os.close(ready_w)
-    with os.fdopen(ready_r) as ready:
-        text = ready.read()
-    try:
-        report = json.loads(text)
-    except json.JSONDecodeError:
-        proxy.wait()
-        raise OCIError(f"exec: the exec proxy died (exit status {proxy.returncode})") from None
-    if not report.get("ok"):
-        proxy.wait()
-        raise OCIError(report.get("error", "exec failed"))
+    proxy = spawn_reporting(
+        [sys.executable, "-m", "bootstrap.exec_proxy", control, json.dumps(process)],
+        stdio,
+        died="exec: the exec proxy died",
+        failed="exec failed",
+    )
     return proxy.pid

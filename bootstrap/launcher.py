@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 from bootstrap import console, namespaces, procinfo
 from bootstrap.errors import OCIError
@@ -98,18 +99,39 @@ def create_container(
 def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Popen:
     """Start the sandbox process in its own session and wait for its ready report."""
     config.save()
+    return spawn_reporting(
+        [sys.executable, "-m", "bootstrap.sandbox_process", config.state_dir],
+        stdio,
+        died="the sandbox process died while booting",
+        failed="sandbox boot failed",
+        pass_fds=[fd for fd in config.trace_fds if fd is not None],
+        start_new_session=True,
+        env=_sandbox_env(),
+    )
+
+
+def spawn_reporting(
+    argv: list[str],
+    stdio: tuple[int, int, int],
+    *,
+    died: str,
+    failed: str,
+    pass_fds: list[int] | tuple[int, ...] = (),
+    **popen: Any,
+) -> subprocess.Popen:
+    """Start a helper that reports `{"ok": true}` or `{"ok": false, "error": ...}` as JSON on a
+    pipe (its write end's number is appended to argv) and wait for that report."""
     ready_r, ready_w = os.pipe()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bootstrap.sandbox_process", config.state_dir, str(ready_w)],
+            [*argv, str(ready_w)],
             stdin=stdio[0],
             stdout=stdio[1],
             stderr=stdio[2],
-            pass_fds=[ready_w, *(fd for fd in config.trace_fds if fd is not None)],
+            pass_fds=[ready_w, *pass_fds],
             close_fds=True,
-            start_new_session=True,
             cwd="/",
-            env=_sandbox_env(),
+            **popen,
         )
     finally:
         os.close(ready_w)
@@ -119,10 +141,10 @@ def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Pop
         report = json.loads(text)
     except json.JSONDecodeError:
         proc.wait()
-        raise OCIError(f"the sandbox process died while booting (exit status {proc.returncode})") from None
+        raise OCIError(f"{died} (exit status {proc.returncode})") from None
     if not report.get("ok"):
         proc.wait()
-        raise OCIError(report.get("error", "sandbox boot failed"))
+        raise OCIError(report.get("error", failed))
     return proc
 
 
