@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-BUILD = Path(__file__).resolve().parent / "build"
+from tests.sentry.conftest import sandbox_visible_build_dir
+
+BUILD = sandbox_visible_build_dir(Path(__file__).resolve().parent)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -66,7 +68,7 @@ def test_missing_command_is_127(platform_name):
 
 
 def test_working_directory_is_the_callers(platform_name):
-    BUILD.mkdir(exist_ok=True)
+    BUILD.mkdir(parents=True, exist_ok=True)
     r = do(platform_name, "/bin/busybox", "pwd", cwd=BUILD)
     assert (r.returncode, r.stdout) == (0, f"{BUILD}\n".encode())
 
