@@ -1,4 +1,4 @@
-"""A Debian bookworm root directory (minbase + python3-minimal) for tests of real Debian programs.
+"""A Debian bookworm root directory (minbase + python3) for tests of real Debian programs.
 
 Built once with debootstrap from the mirror apt on this machine is configured
 with (no other host is assumed), into a fixed cache directory that later runs
@@ -24,9 +24,13 @@ from pathlib import Path
 
 import pytest
 
-CACHE = Path(os.environ.get("KVMSANDBOX_DEBIAN_ROOT", "/var/cache/kvmsandbox-test/debian-bookworm"))
 SUITE = "bookworm"
-INCLUDE = ("python3-minimal",)
+# python3 (not -minimal): the tests use json and sqlite3 from its standard library.
+INCLUDE = ("python3",)
+# The package set is part of the cache's name, so changing it builds a fresh root.
+CACHE = Path(
+    os.environ.get("KVMSANDBOX_DEBIAN_ROOT", f"/var/cache/kvmsandbox-test/debian-{SUITE}-{'-'.join(INCLUDE)}")
+)
 SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 BUILD_TIMEOUT = 300
 
