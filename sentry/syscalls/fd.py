@@ -13,7 +13,7 @@ import struct
 from sentry.errors import Errno
 from sentry.syscalls.args import s32, s64, u32
 from sentry.syscalls.filelocks import LOCK_COMMANDS, fcntl_lock, flock
-from sentry.syscalls.fsargs import IO_CHUNK, get_file, io_count
+from sentry.syscalls.fsargs import IO_CHUNK, get_file, install_pair, io_count
 from sentry.vfs.file import MAX_RW, SEEK_CUR, SEEK_SET, SETFL_MASK, FileDescription
 from sentry.vfs.fs.pipe import CAPACITY, PipeFile, make_pipe
 
@@ -276,23 +276,7 @@ def sys_pipe2(task, fds_addr, flags) -> int:
     if flags & ~(os.O_CLOEXEC | os.O_NONBLOCK | os.O_DIRECT):
         raise Errno(errno.EINVAL)
     read_end, write_end = make_pipe(flags)
-    cloexec = bool(flags & os.O_CLOEXEC)
-    try:
-        rfd = task.fds.install(read_end, cloexec=cloexec)
-    except Errno:
-        write_end.decref()
-        raise
-    try:
-        wfd = task.fds.install(write_end, cloexec=cloexec)
-    except Errno:
-        task.fds.close(rfd)
-        raise
-    try:
-        task.mm.copy_out(fds_addr, struct.pack("<ii", rfd, wfd))
-    except Errno:
-        task.fds.close(rfd)
-        task.fds.close(wfd)
-        raise
+    install_pair(task, read_end, write_end, bool(flags & os.O_CLOEXEC), fds_addr)
     return 0
 
 

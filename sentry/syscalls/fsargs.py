@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import struct
 
 from sentry.errors import Errno
 from sentry.syscalls.args import s32
@@ -10,9 +11,32 @@ from sentry.vfs.file import MAX_RW, FileDescription
 from sentry.vfs.mount import Location
 from sentry.vfs.vfs import AT_EMPTY_PATH, AT_FDCWD, PATH_MAX
 
+_FD_PAIR = struct.Struct("<ii")
+
 # One read/write call moves at most this much through the Sentry; larger
 # requests return short, which POSIX allows and every caller loops on.
 IO_CHUNK = 4 << 20
+
+
+def install_pair(task, first: FileDescription, second: FileDescription, cloexec: bool, addr: int) -> None:
+    """pipe2/socketpair: install both ends (taking over their references) and store the two fds
+    at `addr`; on any failure neither fd is left behind."""
+    try:
+        fd_first = task.fds.install(first, cloexec=cloexec)
+    except Errno:
+        second.decref()
+        raise
+    try:
+        fd_second = task.fds.install(second, cloexec=cloexec)
+    except Errno:
+        task.fds.close(fd_first)
+        raise
+    try:
+        task.mm.copy_out(addr, _FD_PAIR.pack(fd_first, fd_second))
+    except Errno:
+        task.fds.close(fd_first)
+        task.fds.close(fd_second)
+        raise
 
 
 def get_file(task, fd: int) -> FileDescription:

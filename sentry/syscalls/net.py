@@ -18,7 +18,7 @@ from sentry.net.unix.message import Creds, Received
 from sentry.net.unix.options import get_option, set_option
 from sentry.net.unix.socket import BUFFER, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, UnixSocket, socketpair
 from sentry.syscalls.args import s32, u32
-from sentry.syscalls.fsargs import IO_CHUNK, get_file
+from sentry.syscalls.fsargs import IO_CHUNK, get_file, install_pair
 
 SOCK_RAW = 3
 SOCK_TYPE_MASK = 0xF
@@ -95,23 +95,7 @@ def sys_socketpair(task, domain, type_, protocol, sv) -> int:
     _check_domain(domain, protocol)
     kind, flags = _kind_and_flags(type_)
     a, b = socketpair(kind, flags & SOCK_NONBLOCK, Creds.of(task))
-    cloexec = bool(flags & SOCK_CLOEXEC)
-    try:
-        fd_a = task.fds.install(a, cloexec=cloexec)
-    except Errno:
-        b.decref()
-        raise
-    try:
-        fd_b = task.fds.install(b, cloexec=cloexec)
-    except Errno:
-        task.fds.close(fd_a)
-        raise
-    try:
-        task.mm.copy_out(sv, struct.pack("<ii", fd_a, fd_b))
-    except Errno:
-        task.fds.close(fd_a)
-        task.fds.close(fd_b)
-        raise
+    install_pair(task, a, b, bool(flags & SOCK_CLOEXEC), sv)
     return 0
 
 
