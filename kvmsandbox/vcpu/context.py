@@ -60,6 +60,9 @@ _UT_RIP = LAYOUT["PRIV_UT_RIP"] >> 3
 _UT_FRAME = LAYOUT["PRIV_UT_FRAME"] >> 3
 USER_CS, USER_SS = 0x33, 0x2B
 RFLAGS_TF = 0x100
+# Set in kvm_dirty_regs before each entry so KVM loads the sync regs (kvm_valid_regs, set once
+# at vCPU creation, makes it store them back on every exit).
+SYNC_REGS = lib.KVM_SYNC_X86_REGS
 XSAVE_SIZE = ffi.sizeof("struct kvm_xsave")
 # struct kvm_regs: the 16 GPRs in GPR_NAMES order, then rip, rflags.
 _KVM_REGS = struct.Struct("<18Q")
@@ -222,19 +225,20 @@ class KVMContext(Context):
 
     def _prepare(self, vcpu: VirtualCPU, asp: KVMAddressSpace, regs: Regs, private: int) -> tuple | None:
         """Load the entry state; returns what the slow path was given to apply (None: no slow path)."""
-        kmem = self.machine.kmem
+        # The hot path of every switch: kept free of calls that only forward (this is Python's
+        # share of the round trip).
         rflags = sanitize_rflags(regs.rflags)
-        vcpu.set_bases(regs.fs_base, regs.gs_base)
-        sr = vcpu.kvm.sync_regs
+        if regs.fs_base != vcpu.fs_base or regs.gs_base != vcpu.gs_base:
+            vcpu.set_bases(regs.fs_base, regs.gs_base)
         ops = asp.tables.pending
-        ring0_work = bool(ops) or vcpu.cr3 != asp.tables.root_gpa or kmem.has_retired()
+        ring0_work = bool(ops) or vcpu.cr3 != asp.tables.root_gpa or self.machine.kmem.has_retired()
         if vcpu.user_mode:
             if ring0_work:
-                sr.rip = vcpu.address("enter_kernel")
+                vcpu.kvm.sync_regs.rip = vcpu.address("enter_kernel")
                 vcpu.entering_kernel = True
             else:
                 _store_regs(vcpu.kvm.sync_regs_buffer, regs, regs.rip, rflags, regs.rcx, regs.r11)
-            self._mark_dirty(vcpu)
+            vcpu.kvm.run_struct.kvm_dirty_regs = SYNC_REGS
             return None
         if ring0_work:
             return self._prepare_slow(vcpu, asp, regs, private, rflags, dict(ops))
@@ -243,7 +247,7 @@ class KVMContext(Context):
         else:
             rcx = regs.rip
         _store_regs(vcpu.kvm.sync_regs_buffer, regs, vcpu.sysret_point, SUPERVISOR_RFLAGS, rcx, rflags)
-        self._mark_dirty(vcpu)
+        vcpu.kvm.run_struct.kvm_dirty_regs = SYNC_REGS
         return None
 
     def _prepare_slow(self, vcpu, asp, regs, private, rflags, ops) -> tuple:
@@ -275,7 +279,7 @@ class KVMContext(Context):
         sr = vcpu.kvm.sync_regs
         sr.rip = vcpu.address("slow_entry")
         sr.rflags = SUPERVISOR_RFLAGS
-        self._mark_dirty(vcpu)
+        vcpu.kvm.run_struct.kvm_dirty_regs = SYNC_REGS
         vcpu.cr3 = None  # unknown until the slow path is seen to have finished
         vcpu.maybe_roots.add(asp.tables.root_gpa)
         return dict(items), scrub, more
@@ -308,11 +312,6 @@ class KVMContext(Context):
             regs.rip, _cs, regs.rflags, regs.rsp, _ss = qwords[frame : frame + 5]
         else:
             regs.rip = qwords[base + _UT_RIP]
-
-    @staticmethod
-    def _mark_dirty(vcpu: VirtualCPU) -> None:
-        """KVM loads the sync regs on entry (kvm_valid_regs, set once at creation, brings them back)."""
-        vcpu.kvm.run_struct.kvm_dirty_regs = lib.KVM_SYNC_X86_REGS
 
     # -- exits --------------------------------------------------------------------------------
 
