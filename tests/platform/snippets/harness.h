@@ -92,3 +92,25 @@
 #define Z_KSEEDS        0x1800      /* 8 x 8 bytes */
 #define Z_SAVE          0x2000      /* zmm0-31 after each syscall */
 #define Z_KSAVE         0x2800      /* k0-7 after each syscall */
+
+#ifdef __ASSEMBLER__
+/* Store the 16 GPRs at R_SAVE, in GPR order (rax rbx rcx rdx rsi rdi rsp rbp r8..r15). */
+        .macro SAVE_GPRS
+        mov     [DATA_VA + R_SAVE + 8*0], rax
+        mov     [DATA_VA + R_SAVE + 8*1], rbx
+        mov     [DATA_VA + R_SAVE + 8*2], rcx
+        mov     [DATA_VA + R_SAVE + 8*3], rdx
+        mov     [DATA_VA + R_SAVE + 8*4], rsi
+        mov     [DATA_VA + R_SAVE + 8*5], rdi
+        mov     [DATA_VA + R_SAVE + 8*6], rsp
+        mov     [DATA_VA + R_SAVE + 8*7], rbp
+        mov     [DATA_VA + R_SAVE + 8*8], r8
+        mov     [DATA_VA + R_SAVE + 8*9], r9
+        mov     [DATA_VA + R_SAVE + 8*10], r10
+        mov     [DATA_VA + R_SAVE + 8*11], r11
+        mov     [DATA_VA + R_SAVE + 8*12], r12
+        mov     [DATA_VA + R_SAVE + 8*13], r13
+        mov     [DATA_VA + R_SAVE + 8*14], r14
+        mov     [DATA_VA + R_SAVE + 8*15], r15
+        .endm
+#endif

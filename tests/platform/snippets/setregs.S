@@ -27,22 +27,7 @@ set_return:
 ud_then_land:
         ud2
 landing:
-        mov     [DATA_VA + R_SAVE + 8*0], rax
-        mov     [DATA_VA + R_SAVE + 8*1], rbx
-        mov     [DATA_VA + R_SAVE + 8*2], rcx
-        mov     [DATA_VA + R_SAVE + 8*3], rdx
-        mov     [DATA_VA + R_SAVE + 8*4], rsi
-        mov     [DATA_VA + R_SAVE + 8*5], rdi
-        mov     [DATA_VA + R_SAVE + 8*6], rsp
-        mov     [DATA_VA + R_SAVE + 8*7], rbp
-        mov     [DATA_VA + R_SAVE + 8*8], r8
-        mov     [DATA_VA + R_SAVE + 8*9], r9
-        mov     [DATA_VA + R_SAVE + 8*10], r10
-        mov     [DATA_VA + R_SAVE + 8*11], r11
-        mov     [DATA_VA + R_SAVE + 8*12], r12
-        mov     [DATA_VA + R_SAVE + 8*13], r13
-        mov     [DATA_VA + R_SAVE + 8*14], r14
-        mov     [DATA_VA + R_SAVE + 8*15], r15
+        SAVE_GPRS
         mov     rsp, STACK_TOP
         pushfq
         pop     qword ptr [DATA_VA + R_SAVE_FLAGS]
