@@ -56,24 +56,22 @@ def kill(
 
 
 def pause(store: StateStore, container_id: str) -> None:
-    with store.locked(container_id) as state:
-        status = store.status(state)
-        if status != "running":
-            raise OCIError(f"cannot pause a container that is {status}")
-        with _client(store, state) as client:
-            client.pause()
-        state.status = "paused"
-        store.save(state)
+    _freeze_or_thaw(store, container_id, "pause", "running", "paused")
 
 
 def resume(store: StateStore, container_id: str) -> None:
+    _freeze_or_thaw(store, container_id, "resume", "paused", "running")
+
+
+def _freeze_or_thaw(store: StateStore, container_id: str, verb: str, before: str, after: str) -> None:
+    """Ask the sandbox to `verb` (its control operation of that name) and record the new status."""
     with store.locked(container_id) as state:
         status = store.status(state)
-        if status != "paused":
-            raise OCIError(f"cannot resume a container that is {status}")
+        if status != before:
+            raise OCIError(f"cannot {verb} a container that is {status}")
         with _client(store, state) as client:
-            client.resume()
-        state.status = "running"
+            getattr(client, verb)()
+        state.status = after
         store.save(state)
 
 
