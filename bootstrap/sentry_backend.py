@@ -146,4 +146,4 @@ def _credentials(process: Process) -> Any:
         cap_permitted=capabilities.mask(caps.permitted),
         cap_inheritable=capabilities.mask(caps.inheritable),
         cap_bounding=capabilities.mask(caps.bounding),
-    )
+    ).with_ambient(capabilities.mask(caps.ambient))

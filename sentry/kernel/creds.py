@@ -60,6 +60,7 @@ class Credentials:
     cap_permitted: int = ALL_CAPS
     cap_inheritable: int = 0
     cap_bounding: int = ALL_CAPS
+    cap_ambient: int = 0
 
     @classmethod
     def for_user(
@@ -82,6 +83,26 @@ class Credentials:
             cap_permitted=cap_mask(caps.get("permitted")),
             cap_inheritable=cap_mask(caps.get("inheritable")),
             cap_bounding=cap_mask(caps.get("bounding")),
+        ).with_ambient(cap_mask(caps.get("ambient")))  # fmt: skip
+
+    def with_ambient(self, ambient: int) -> Credentials:
+        """Ambient set `ambient`, less what is not both permitted and inheritable (Linux's invariant;
+        runc likewise drops such capabilities rather than failing)."""
+        return self.replace(cap_ambient=ambient & self.cap_permitted & self.cap_inheritable)
+
+    def after_exec(self, no_new_privs: bool = False) -> Credentials:
+        """The capabilities an execve of a program without file capabilities or set-id bits leaves
+        (security/commoncap.c): root gets its bounding and inheritable sets, anyone else only the
+        ambient set; under no_new_privs nothing beyond the old permitted set."""
+        root = 0 in (self.ruid, self.euid)
+        permitted = (self.cap_bounding | self.cap_inheritable) & ALL_CAPS if root else 0
+        if no_new_privs:
+            permitted &= self.cap_permitted
+        permitted |= self.cap_ambient
+        effective = permitted if self.euid == 0 else self.cap_ambient
+        return self.replace(
+            suid=self.euid, fsuid=self.euid, sgid=self.egid, fsgid=self.egid,
+            cap_permitted=permitted, cap_effective=effective,
         )  # fmt: skip
 
     def has_cap(self, cap: int) -> bool:

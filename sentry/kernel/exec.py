@@ -93,6 +93,7 @@ def execve(
         task.robust_list = (0, 0)
         task.clear_child_tid = 0
         tg.exe_path = exe.path
+        task.creds = task.creds.after_exec(bool(tg.no_new_privs))
         # Linux names the process after the path given (not a link's target); "/dev/fd/N" for fexecve.
         task.comm = os.fsdecode(os.path.basename(execfn) or str(dirfd).encode())[:15]
     fpu = sigframe.initial_fpu(task.ctx.pull_fpu()) if task.ctx is not None else None

@@ -7,7 +7,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
-from sentry.kernel.creds import ALL_CAPS, CAP_SETGID, CAP_SETPCAP, CAP_SETUID
+from sentry.kernel.creds import ALL_CAPS, CAP_LAST_CAP, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, Credentials
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -60,14 +60,23 @@ def _setres(task: Task, kind: str, r: int, e: int, s: int, cap: int) -> int:
         new.append(value)
     changes = {"r" + kind: new[0], "e" + kind: new[1], "s" + kind: new[2], "fs" + kind: new[1]}
     creds = c.replace(**changes)
-    if kind == "uid" and c.euid == 0 and new[1] != 0:
-        creds = creds.replace(cap_effective=0)
-        if 0 not in new:
-            creds = creds.replace(cap_permitted=0)
-    elif kind == "uid" and new[1] == 0 and c.euid != 0:
-        creds = creds.replace(cap_effective=creds.cap_permitted)
+    if kind == "uid":
+        creds = _setuid_caps(c, creds)
     task.creds = creds
     return 0
+
+
+def _setuid_caps(old: Credentials, new: Credentials) -> Credentials:
+    """Linux's capability rules for a uid change (cap_emulate_setxuid, without SECBIT_KEEP_CAPS):
+    losing every root uid drops the permitted, effective and ambient sets; euid leaving 0 drops the
+    effective set, euid becoming 0 restores it from the permitted set."""
+    if 0 in (old.ruid, old.euid, old.suid) and 0 not in (new.ruid, new.euid, new.suid):
+        new = new.replace(cap_permitted=0, cap_effective=0, cap_ambient=0)
+    if old.euid == 0 and new.euid != 0:
+        new = new.replace(cap_effective=0)
+    elif old.euid != 0 and new.euid == 0:
+        new = new.replace(cap_effective=new.cap_permitted)
+    return new
 
 
 def sys_setresuid(task: Task, r: int, e: int, s: int) -> int:
@@ -194,5 +203,44 @@ def sys_capset(task: Task, hdr: int, data: int) -> int:
         raise Errno(errno.EPERM)
     task.creds = c.replace(
         cap_effective=eff & ALL_CAPS, cap_permitted=perm & ALL_CAPS, cap_inheritable=inh & ALL_CAPS
-    )
+    ).with_ambient(c.cap_ambient)
     return 0
+
+
+PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT = 23, 24, 47
+PR_CAP_AMBIENT_IS_SET, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_LOWER, PR_CAP_AMBIENT_CLEAR_ALL = 1, 2, 3, 4
+
+
+def prctl_caps(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: int) -> int:
+    """prctl's bounding-set and ambient-set options, with Linux's checks (kernel/sys.c, commoncap.c)."""
+    c = task.creds
+    if option == PR_CAPBSET_READ:
+        if not 0 <= arg2 <= CAP_LAST_CAP:
+            raise Errno(errno.EINVAL)
+        return c.cap_bounding >> arg2 & 1
+    if option == PR_CAPBSET_DROP:
+        if not 0 <= arg2 <= CAP_LAST_CAP:
+            raise Errno(errno.EINVAL)
+        if not c.has_cap(CAP_SETPCAP):
+            raise Errno(errno.EPERM)
+        task.creds = c.replace(cap_bounding=c.cap_bounding & ~(1 << arg2))
+        return 0
+    if arg2 == PR_CAP_AMBIENT_CLEAR_ALL:
+        if arg3 or arg4 or arg5:
+            raise Errno(errno.EINVAL)
+        task.creds = c.replace(cap_ambient=0)
+        return 0
+    if not 0 <= arg3 <= CAP_LAST_CAP or arg4 or arg5:
+        raise Errno(errno.EINVAL)
+    bit = 1 << arg3
+    if arg2 == PR_CAP_AMBIENT_IS_SET:
+        return int(bool(c.cap_ambient & bit))
+    if arg2 == PR_CAP_AMBIENT_RAISE:
+        if not c.cap_permitted & c.cap_inheritable & bit:
+            raise Errno(errno.EPERM)
+        task.creds = c.replace(cap_ambient=c.cap_ambient | bit)
+        return 0
+    if arg2 == PR_CAP_AMBIENT_LOWER:
+        task.creds = c.replace(cap_ambient=c.cap_ambient & ~bit)
+        return 0
+    raise Errno(errno.EINVAL)

@@ -12,6 +12,7 @@ from sentry.kernel import exit as exit_mod
 from sentry.kernel import signals as sig
 from sentry.kernel.threadgroup import ProcessGroup, Session
 from sentry.syscalls.args import s32
+from sentry.syscalls.creds import PR_CAP_AMBIENT, PR_CAPBSET_DROP, PR_CAPBSET_READ, prctl_caps
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -333,7 +334,7 @@ def sys_arch_prctl(task: Task, code: int, addr: int) -> int:
 
 
 PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
-PR_SET_NAME, PR_GET_NAME, PR_CAPBSET_READ, PR_GET_SECCOMP = 15, 16, 23, 21
+PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP = 15, 16, 21
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
 
@@ -363,10 +364,8 @@ def sys_prctl(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: in
             raise Errno(errno.EINVAL)
         tg.dumpable = arg2
         return 0
-    if option == PR_CAPBSET_READ:
-        if arg2 > 40:
-            raise Errno(errno.EINVAL)
-        return task.creds.cap_bounding >> arg2 & 1
+    if option in (PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT):
+        return prctl_caps(task, option, arg2, arg3, arg4, arg5)
     if option == PR_GET_SECCOMP:
         return 0
     if option == PR_SET_CHILD_SUBREAPER:

@@ -401,7 +401,7 @@ def status(tg) -> bytes:
         f"FDSize:\t{task.fds.max_fds}\nVmSize:\t{vm_kb} kB\nVmRSS:\t{vm_kb} kB\n"
         f"Groups:\t{' '.join(map(str, c.groups))}\n"
         f"Threads:\t{len(tg.tasks())}\nCapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
-        f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\nCapAmb:\t{0:016x}\n"
+        f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\nCapAmb:\t{c.cap_ambient:016x}\n"
         f"Seccomp:\t0\nCpus_allowed_list:\t{proc_text.cpu_list()}\nMems_allowed_list:\t0\n"
     ).encode()
 

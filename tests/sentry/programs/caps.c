@@ -1,0 +1,89 @@
+/* Capability sets inside the sandbox: /proc/self/status, prctl(PR_CAP_AMBIENT), capset, setresuid
+ * and execve's rules. Modes (argv[1]):
+ *   status  print the Cap* lines of /proc/self/status
+ *   prctl   exercise PR_CAP_AMBIENT / PR_CAPBSET_* and print one result per line
+ *   chain   print the sets, exec "clear", which prints them, clears the ambient set and execs "status"
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void status(const char *tag) {
+    char line[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) {
+        perror("status");
+        return;
+    }
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "Cap", 3))
+            printf("%s %s", tag, line);
+    fclose(f);
+}
+
+static void show(const char *what, long r) {
+    if (r < 0)
+        printf("%s=%s\n", what, strerrorname_np(errno));
+    else
+        printf("%s=%ld\n", what, r);
+}
+
+static long amb(int op, long cap) { return prctl(PR_CAP_AMBIENT, op, cap, 0, 0); }
+
+static int drop_inheritable(int cap) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d))
+        return -1;
+    d[cap / 32].inheritable &= ~(1u << (cap % 32));
+    return syscall(SYS_capset, &h, d);
+}
+
+static void prctl_checks(void) {
+    show("is_set_kill", amb(PR_CAP_AMBIENT_IS_SET, CAP_KILL));
+    show("is_set_nbs", amb(PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE));
+    show("raise_nbs", amb(PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE));
+    show("is_set_nbs", amb(PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE));
+    show("raise_chown", amb(PR_CAP_AMBIENT_RAISE, CAP_CHOWN));
+    show("raise_bad", amb(PR_CAP_AMBIENT_RAISE, 99));
+    show("bad_op", amb(99, CAP_KILL));
+    show("clear_extra_arg", prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 1, 0, 0));
+    show("lower_nbs", amb(PR_CAP_AMBIENT_LOWER, CAP_NET_BIND_SERVICE));
+    show("is_set_nbs", amb(PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE));
+    show("capset_drop_inh_kill", drop_inheritable(CAP_KILL));
+    show("is_set_kill", amb(PR_CAP_AMBIENT_IS_SET, CAP_KILL));
+    show("raise_nbs", amb(PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE));
+    show("bset_drop_chown", prctl(PR_CAPBSET_DROP, CAP_CHOWN, 0, 0, 0));
+    show("bset_read_chown", prctl(PR_CAPBSET_READ, CAP_CHOWN, 0, 0, 0));
+    show("setresuid", syscall(SYS_setresuid, 1000, 1000, 1000));
+    show("is_set_nbs", amb(PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE));
+    show("bset_drop_kill", prctl(PR_CAPBSET_DROP, CAP_KILL, 0, 0, 0));
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "status";
+    if (!strcmp(mode, "status")) {
+        status("status");
+    } else if (!strcmp(mode, "prctl")) {
+        prctl_checks();
+    } else if (!strcmp(mode, "chain")) {
+        status("chain");
+        fflush(stdout);
+        execl(argv[0], argv[0], "clear", (char *)0);
+        perror("exec");
+        return 1;
+    } else if (!strcmp(mode, "clear")) {
+        status("clear");
+        show("clear_all", prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
+        fflush(stdout);
+        execl(argv[0], argv[0], "status", (char *)0);
+        perror("exec");
+        return 1;
+    }
+    return 0;
+}
