@@ -116,6 +116,23 @@ class IdMapping:
 
 
 @dataclasses.dataclass(frozen=True)
+class Device:
+    """A linux.devices entry: a node the container sees (the Sentry's own device behind it, if any)."""
+
+    path: str
+    type: str  # c, u (unbuffered char), b or p
+    major: int = 0
+    minor: int = 0
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+
+DEVICE_TYPES = ("c", "u", "b", "p")
+PROPAGATIONS = ("shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable")
+
+
+@dataclasses.dataclass(frozen=True)
 class Linux:
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IdMapping, ...] = ()
@@ -124,6 +141,8 @@ class Linux:
     cgroups_path: str = ""
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
+    devices: tuple[Device, ...] = ()
+    rootfs_propagation: str = ""
     resources: dict[str, Any] | None = None  # accepted, not enforced
     seccomp: dict[str, Any] | None = None  # accepted; the Sentry is the syscall filter
 
@@ -325,17 +344,53 @@ def _linux(obj: object, where: str) -> Linux:
         raise SpecError(f"{where}.uidMappings", "id mappings need a user namespace in linux.namespaces")
     resources = lx.get("resources")
     seccomp = lx.get("seccomp")
+    propagation = _string(lx.get("rootfsPropagation"), f"{where}.rootfsPropagation")
+    if propagation and propagation not in PROPAGATIONS:
+        raise SpecError(
+            f"{where}.rootfsPropagation", f"must be one of {', '.join(PROPAGATIONS)}, not {propagation!r}"
+        )
     return Linux(
         namespaces=tuple(namespaces),
         uid_mappings=uid_maps,
         gid_mappings=gid_maps,
         sysctl=_string_map(lx.get("sysctl"), f"{where}.sysctl"),
         cgroups_path=_string(lx.get("cgroupsPath"), f"{where}.cgroupsPath"),
-        masked_paths=tuple(_list(lx.get("maskedPaths"), f"{where}.maskedPaths")),
-        readonly_paths=tuple(_list(lx.get("readonlyPaths"), f"{where}.readonlyPaths")),
+        masked_paths=_strings(lx.get("maskedPaths"), f"{where}.maskedPaths"),
+        readonly_paths=_strings(lx.get("readonlyPaths"), f"{where}.readonlyPaths"),
+        devices=tuple(
+            _device(d, f"{where}.devices[{i}]")
+            for i, d in enumerate(_list(lx.get("devices"), f"{where}.devices"))
+        ),
+        rootfs_propagation=propagation,
         resources=None if resources is None else _object(resources, f"{where}.resources"),
         seccomp=None if seccomp is None else _object(seccomp, f"{where}.seccomp"),
     )
+
+
+def _device(obj: object, where: str) -> Device:
+    d = _object(obj, where)
+    path = _string(d.get("path"), f"{where}.path", required=True)
+    if not path.startswith("/"):
+        raise SpecError(f"{where}.path", f"must be an absolute path, not {path!r}")
+    kind = _string(d.get("type"), f"{where}.type", required=True)
+    if kind not in DEVICE_TYPES:
+        raise SpecError(f"{where}.type", f"must be one of {', '.join(DEVICE_TYPES)}, not {kind!r}")
+    numbered = kind != "p"
+    # Docker and containerd copy the host node's Go os.FileMode, type bits and all: only permissions count.
+    mode = _optional_int(d.get("fileMode"), f"{where}.fileMode", 0, 2**32 - 1)
+    return Device(
+        path=os.path.normpath(path),
+        type=kind,
+        major=_int(d.get("major", None if numbered else 0), f"{where}.major", 0, 2**12 - 1),
+        minor=_int(d.get("minor", None if numbered else 0), f"{where}.minor", 0, 2**20 - 1),
+        file_mode=0o666 if mode is None else mode & 0o7777,
+        uid=0 if d.get("uid") is None else _id(d.get("uid"), f"{where}.uid"),
+        gid=0 if d.get("gid") is None else _id(d.get("gid"), f"{where}.gid"),
+    )
+
+
+def _strings(obj: object, where: str) -> tuple[str, ...]:
+    return tuple(_string(s, f"{where}[{i}]") for i, s in enumerate(_list(obj, where)))
 
 
 def _id_mappings(obj: object, where: str) -> tuple[IdMapping, ...]:
