@@ -48,6 +48,7 @@ _VERSION_RE = re.compile(r"^1\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
 
 _MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to the kernel, so it is no valid id.
 _MAX_U64 = 2**64 - 1
+_MAX_ID_EXTENTS = 340  # UID_GID_MAP_MAX_EXTENTS: lines a uid_map or gid_map may hold.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,6 +343,10 @@ def _linux(obj: object, where: str) -> Linux:
     gid_maps = _id_mappings(lx.get("gidMappings"), f"{where}.gidMappings")
     if (uid_maps or gid_maps) and not any(n.type == "user" for n in namespaces):
         raise SpecError(f"{where}.uidMappings", "id mappings need a user namespace in linux.namespaces")
+    if any(n.type == "user" and not n.path for n in namespaces):
+        for name, maps in (("uidMappings", uid_maps), ("gidMappings", gid_maps)):
+            if not maps:
+                raise SpecError(f"{where}.{name}", "a new user namespace (no path) needs id mappings")
     resources = lx.get("resources")
     seccomp = lx.get("seccomp")
     propagation = _string(lx.get("rootfsPropagation"), f"{where}.rootfsPropagation")
@@ -355,8 +360,8 @@ def _linux(obj: object, where: str) -> Linux:
         gid_mappings=gid_maps,
         sysctl=_string_map(lx.get("sysctl"), f"{where}.sysctl"),
         cgroups_path=_string(lx.get("cgroupsPath"), f"{where}.cgroupsPath"),
-        masked_paths=_strings(lx.get("maskedPaths"), f"{where}.maskedPaths"),
-        readonly_paths=_strings(lx.get("readonlyPaths"), f"{where}.readonlyPaths"),
+        masked_paths=_absolute_paths(lx.get("maskedPaths"), f"{where}.maskedPaths"),
+        readonly_paths=_absolute_paths(lx.get("readonlyPaths"), f"{where}.readonlyPaths"),
         devices=tuple(
             _device(d, f"{where}.devices[{i}]")
             for i, d in enumerate(_list(lx.get("devices"), f"{where}.devices"))
@@ -389,8 +394,13 @@ def _device(obj: object, where: str) -> Device:
     )
 
 
-def _strings(obj: object, where: str) -> tuple[str, ...]:
-    return tuple(_string(s, f"{where}[{i}]") for i, s in enumerate(_list(obj, where)))
+def _absolute_paths(obj: object, where: str) -> tuple[str, ...]:
+    """Paths in the container, which the runtime spec says MUST be absolute."""
+    paths = tuple(_string(s, f"{where}[{i}]") for i, s in enumerate(_list(obj, where)))
+    for i, path in enumerate(paths):
+        if not path.startswith("/"):
+            raise SpecError(f"{where}[{i}]", f"must be an absolute path, not {path!r}")
+    return paths
 
 
 def _id_mappings(obj: object, where: str) -> tuple[IdMapping, ...]:
@@ -404,7 +414,27 @@ def _id_mappings(obj: object, where: str) -> tuple[IdMapping, ...]:
                 size=_int(m.get("size"), f"{where}[{i}].size", 1, _MAX_ID + 1),
             )
         )
+    _check_mappings(out, where)
     return tuple(out)
+
+
+def _check_mappings(maps: list[IdMapping], where: str) -> None:
+    """What the kernel would refuse with a bare EINVAL when the map is written, named by field."""
+    if len(maps) > _MAX_ID_EXTENTS:
+        raise SpecError(where, f"at most {_MAX_ID_EXTENTS} mappings (the kernel's limit), not {len(maps)}")
+    for i, m in enumerate(maps):
+        for field, first in (("containerID", m.container_id), ("hostID", m.host_id)):
+            if first + m.size > _MAX_ID + 1:
+                raise SpecError(
+                    f"{where}[{i}]", f"{field} {first} + size {m.size} runs past the largest id {_MAX_ID}"
+                )
+        for j, other in enumerate(maps[:i]):
+            for field, a, b in (
+                ("containerID", m.container_id, other.container_id),
+                ("hostID", m.host_id, other.host_id),
+            ):
+                if a < b + other.size and b < a + m.size:
+                    raise SpecError(f"{where}[{i}].{field}", f"range overlaps {where}[{j}]'s")
 
 
 # Typed field readers: each names the field in its error.
