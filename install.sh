@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install kvmsandbox on Debian bookworm (as root): system packages, the Python
 # dependencies, the native artefacts (cffi KVM module, ring0 blobs, systrap
-# stub), and the `kvmsandbox` command on PATH.
+# stub, ps mirror), and the `kvmsandbox` command on PATH.
 #
 #   ./install.sh              everything; afterwards `kvmsandbox` runs this checkout (a venv's
 #                             command is linked into $KVMSB_BIN_DIR, default /usr/local/bin)
@@ -113,7 +113,7 @@ kvmsb_native_stale() {
 	[[ -n "$so" ]] || return 0
 	ref="$KVMSB_STAMP"
 	[[ -f "$ref" ]] || ref="$so"
-	[[ -n "$(find "$KVMSB_REPO/setup.py" "$KVMSB_REPO/kvmsandbox" -newer "$ref" \
+	[[ -n "$(find "$KVMSB_REPO/setup.py" "$KVMSB_REPO/kvmsandbox" "$KVMSB_REPO/bootstrap/mirrors" -newer "$ref" \
 		\( -name '*.S' -o -name '*.h' -o -name '*.c' -o -name '_build.py' -o -name 'build.py' \
 		-o -name setup.py \) ! -name '_kvm.c' -print -quit)" ]]
 }

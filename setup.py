@@ -1,4 +1,4 @@
-"""Build steps beyond plain Python: the cffi KVM module and the ring0 blobs.
+"""Build steps beyond plain Python: the cffi KVM module, the ring0 blobs and the other native programs.
 
 The cffi module is built by cffi's setuptools integration; `build_ext` is
 extended to assemble ring0's `.S` flavours (and any other native artefacts
@@ -27,6 +27,7 @@ NATIVE_BUILDERS = [
     ("kvmsandbox/ring0", "kvmsandbox/ring0/build.py", "build_flavours"),
     ("sentry/loader/vdso", "sentry/loader/vdso/build.py", "build_vdso"),
     ("kvmsandbox/systrap", "kvmsandbox/systrap/build.py", "build_stub"),
+    ("bootstrap/mirrors", "bootstrap/mirrors/build.py", "build_mirror"),
 ]
 
 

@@ -27,7 +27,8 @@ class ProcessInfo:
     ppid: int
     uid: int
     cmd: str
-    host_pid: int = 0  # a host process that stands for it (a systrap stub), 0 if none
+    argv: tuple[str, ...] = ()  # its command line, split (os.fsdecode'd)
+    mirror_pid: int = 0  # its host stand-in (bootstrap/mirrors), as the sandbox process numbers it; 0: none
     tty: str = "?"
     start_time: float = 0.0  # seconds since the epoch
     cpu_seconds: float = 0.0

@@ -75,12 +75,13 @@ def _freeze_or_thaw(store: StateStore, container_id: str, verb: str, before: str
         store.save(state)
 
 
-def processes(store: StateStore, container_id: str) -> list[ProcessInfo]:
+def processes(store: StateStore, container_id: str, mirrors: bool = False) -> list[ProcessInfo]:
+    """The container's processes; with `mirrors`, each with its host stand-in (bootstrap/mirrors)."""
     state = store.load(container_id)
     if store.status(state) == "stopped":
         return []
     with _client(store, state) as client:
-        return client.processes()
+        return client.processes(mirrors)
 
 
 def stats(store: StateStore, container_id: str) -> dict[str, Any]:

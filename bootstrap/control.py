@@ -28,6 +28,7 @@ from typing import Any
 from bootstrap import unixsock
 from bootstrap.backend import ProcessInfo, SandboxBackend
 from bootstrap.errors import OCIError
+from bootstrap.mirrors.pool import MirrorPool
 from bootstrap.spec import parse_process
 
 MAX_MESSAGE = 1 << 20
@@ -55,6 +56,8 @@ class ControlServer:
         self.backend = backend
         self.extensions = dict(extensions or {})
         self.refusals = (OCIError, *refusals)
+        self.mirrors = MirrorPool()
+        self._handlers = {**_HANDLERS, "ps": self._ps}
         self._listener = unixsock.bind(path)
         self._closed = threading.Event()
         self._busy = threading.Condition()
@@ -78,6 +81,7 @@ class ControlServer:
         self._listener.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+        self.mirrors.close()
 
     def _accept_loop(self) -> None:
         while not self._closed.is_set():
@@ -117,7 +121,7 @@ class ControlServer:
             extension = self.extensions.get(op)
             if extension is not None:
                 return {"ok": True, "result": extension(request, fds)}
-            handler = _HANDLERS.get(op)
+            handler = self._handlers.get(op)
             if handler is None:
                 raise OCIError(f"unknown control operation {op!r}")
             if op != "exec" and fds:
@@ -131,6 +135,13 @@ class ControlServer:
         except Exception as e:  # a backend bug must not kill the sandbox process
             log.exception("control request failed")
             return {"ok": False, "error": f"internal error: {type(e).__name__}: {e}"}
+
+    def _ps(self, backend: SandboxBackend, request: dict[str, Any], fds: list[int]) -> list[dict[str, Any]]:
+        """The processes; with "mirrors", each with the host process standing for it (bootstrap/mirrors)."""
+        processes = backend.processes()
+        if request.get("mirrors"):
+            processes = self.mirrors.stand_in(processes)
+        return [dataclasses.asdict(p) for p in processes]
 
 
 def _exec(backend: SandboxBackend, request: dict[str, Any], fds: list[int]) -> dict[str, int]:
@@ -150,7 +161,6 @@ _HANDLERS = {
     "start": lambda b, r, f: b.start(),
     "exec": _exec,
     "signal": _signal,
-    "ps": lambda b, r, f: [dataclasses.asdict(p) for p in b.processes()],
     "wait": lambda b, r, f: {"status": b.wait(int(r.get("pid", 0)))},
     "stats": lambda b, r, f: b.stats(),
     "pause": lambda b, r, f: b.pause(),
@@ -197,8 +207,10 @@ class ControlClient:
     def signal(self, signo: int, pid: int = 0, all_processes: bool = False) -> None:
         self.call("signal", signo=signo, pid=pid, all=all_processes)
 
-    def processes(self) -> list[ProcessInfo]:
-        return [ProcessInfo(**p) for p in self.call("ps")]
+    def processes(self, mirrors: bool = False) -> list[ProcessInfo]:
+        """With `mirrors`, each has its mirror_pid (the sandbox makes mirrors only when asked)."""
+        rows = self.call("ps", mirrors=mirrors)
+        return [ProcessInfo(**(p | {"argv": tuple(p.get("argv", ()))})) for p in rows]
 
     def wait(self, pid: int = 0) -> int:
         return int(self.call("wait", pid=pid)["status"])

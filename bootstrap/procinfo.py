@@ -42,6 +42,30 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
+def children_by_own_pid(parent: int) -> dict[int, int]:
+    """Live children of `parent`, as {pid in their own pid namespace: pid here}.
+
+    NSpid in /proc/<pid>/status lists a process's pids from our namespace down
+    to its own: its last field is the pid its parent got from fork when the
+    parent lives in that namespace (the sandbox process, pid 1 of its own).
+    """
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        fields = _stat_fields(name)
+        if fields is None or int(fields[1]) != parent or fields[0] in (b"Z", b"X"):
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as f:
+                nspid = next((line.split()[1:] for line in f if line.startswith(b"NSpid:")), None)
+        except OSError:  # it is gone
+            continue
+        if nspid:
+            children[int(nspid[-1])] = int(name)
+    return children
+
+
 def usage(pid: int) -> tuple[int, int]:
     """(CPU time in ns, resident bytes) of a live process; (0, 0) once it is gone."""
     fields = _stat_fields(pid)

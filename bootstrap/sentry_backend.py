@@ -92,8 +92,10 @@ class SentryBackend:
                 continue
             leader = tg.leader
             uid = leader.creds.ruid if leader is not None else 0
-            cmd = tg.cmdline().replace(b"\0", b" ").strip().decode(errors="replace") or tg.exe_path
-            out.append(ProcessInfo(pid=tg.pid, ppid=tg.parent_pid(), uid=uid, cmd=cmd))
+            cmdline = tg.cmdline()
+            cmd = cmdline.replace(b"\0", b" ").strip().decode(errors="replace") or tg.exe_path
+            argv = tuple(map(os.fsdecode, cmdline.removesuffix(b"\0").split(b"\0"))) if cmdline else ()
+            out.append(ProcessInfo(pid=tg.pid, ppid=tg.parent_pid(), uid=uid, cmd=cmd, argv=argv))
         return out
 
     def wait(self, pid: int = 0) -> int:

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from bootstrap import container
+from bootstrap import container, procinfo
 from bootstrap.backend import ProcessInfo
 from bootstrap.errors import OCIError
 from bootstrap.state import oci_state
@@ -48,10 +48,12 @@ def list_command(ctx: click.Context, fmt: str, quiet: bool) -> None:
 def host_pids(processes: list[ProcessInfo], sandbox_pid: int) -> list[int]:
     """Host pids for `ps --format json`: what dockerd matches against host `ps` for `docker top`.
 
-    A process with a host stand-in (a systrap stub) is shown as that; the
-    others run inside the sandbox process, which is what the host sees of them.
+    A process is shown as its mirror (bootstrap/mirrors), a child of the
+    sandbox process named by its pid there; one without a mirror as the
+    sandbox process, which is what the host sees of it.
     """
-    return list(dict.fromkeys(p.host_pid or sandbox_pid for p in processes))
+    mirrors = procinfo.children_by_own_pid(sandbox_pid) if any(p.mirror_pid for p in processes) else {}
+    return list(dict.fromkeys(mirrors.get(p.mirror_pid, sandbox_pid) for p in processes))
 
 
 @click.command("ps")
@@ -64,7 +66,7 @@ def ps_command(ctx: click.Context, container_id: str, fmt: str, ps_args: tuple[s
     """List the container's processes (json: host pids, for `docker top`)."""
     states = store(ctx)
     state = states.load(container_id)
-    processes = container.processes(states, container_id)
+    processes = container.processes(states, container_id, mirrors=fmt == "json")
     if fmt == "json":
         click.echo(json.dumps(host_pids(processes, state.pid)))
         return

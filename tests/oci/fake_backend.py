@@ -96,6 +96,7 @@ class FakeBackend:
                     ppid=0 if p.pid == 1 else 1,
                     uid=p.uid,
                     cmd=" ".join(p.args),
+                    argv=tuple(p.args),
                     start_time=p.started,
                 )
                 for p in self.procs.values()

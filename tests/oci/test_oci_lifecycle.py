@@ -127,7 +127,11 @@ def test_create_start_exec_kill_delete(rt, tmp_path) -> None:
     assert {p for p in os.listdir(f"/proc/{sandbox_pid}/root/proc") if p.isdigit()} == {"1"}
     assert rt("start", "c1").returncode == 1  # once only
 
-    assert json.loads(rt("ps", "--format", "json", "c1").stdout) == [sandbox_pid]
+    # json: host pids, each a mirror of one process (bootstrap/mirrors): the sandbox process's child.
+    [mirror] = json.loads(rt("ps", "--format", "json", "c1").stdout)
+    with open(f"/proc/{mirror}/cmdline", "rb") as f:
+        assert f.read() == b"sleep\0--trap=USR1\0"
+    assert _status_line(mirror, "PPid") == f"PPid:\t{sandbox_pid}"
     table = rt("ps", "c1").stdout.splitlines()
     assert table[0].split() == ["UID", "PID", "PPID", "C", "TTY", "STIME", "TIME", "CMD"]
     assert table[1].split()[1] == "1" and table[1].endswith("sleep --trap=USR1")
