@@ -15,9 +15,10 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from bootstrap import console, namespaces, procinfo
+from bootstrap import console, namespaces, procinfo, userns
 from bootstrap.errors import OCIError
 from bootstrap.hooks import IN_CONTAINER, run_hooks
 from bootstrap.sandbox_process import SandboxConfig
@@ -46,6 +47,7 @@ def create_container(
     store.create(state)
     proc = None
     trace_fds: list[int | None] = []
+    mapper = userns.Mapper(spec) if userns.wanted(spec) else None
     try:
         with store.locked(container_id) as state:
             pod_init = _absolute(flags.get("pod_init_config"))
@@ -64,9 +66,10 @@ def create_container(
                 debug_log=_absolute(flags.get("debug_log")),
                 pod_init_config=pod_init,
                 trace_fds=trace_fds,
+                userns_fd=None if mapper is None else mapper.child_fd,
             )
             with namespaces.pid_namespace_for_children(spec):
-                proc = _spawn(config, stdio)
+                proc = _spawn(config, stdio, mapper)
             if stdio[0] != 0:
                 os.close(stdio[0])
             state.pid = proc.pid
@@ -94,17 +97,24 @@ def create_container(
         for fd in trace_fds:
             if fd is not None:
                 os.close(fd)  # the sandbox process has its own copies
+        if mapper is not None:
+            mapper.close()
 
 
-def _spawn(config: SandboxConfig, stdio: tuple[int, int, int]) -> subprocess.Popen:
-    """Start the sandbox process in its own session and wait for its ready report."""
+def _spawn(
+    config: SandboxConfig, stdio: tuple[int, int, int], mapper: userns.Mapper | None
+) -> subprocess.Popen:
+    """Start the sandbox process in its own session, map its user namespace if it makes one, and
+    wait for its ready report."""
     config.save()
+    pass_fds = [fd for fd in config.trace_fds if fd is not None]
     return spawn_reporting(
         [sys.executable, "-m", "bootstrap.sandbox_process", config.state_dir],
         stdio,
         died="the sandbox process died while booting",
         failed="sandbox boot failed",
-        pass_fds=[fd for fd in config.trace_fds if fd is not None],
+        pass_fds=pass_fds if mapper is None else [*pass_fds, mapper.child_fd],
+        started=None if mapper is None else (lambda proc: mapper.map_when_asked(proc.pid)),
         start_new_session=True,
         env=_sandbox_env(),
     )
@@ -117,10 +127,15 @@ def spawn_reporting(
     died: str,
     failed: str,
     pass_fds: list[int] | tuple[int, ...] = (),
+    started: Callable[[subprocess.Popen], None] | None = None,
     **popen: Any,
 ) -> subprocess.Popen:
     """Start a helper that reports `{"ok": true}` or `{"ok": false, "error": ...}` as JSON on a
-    pipe (its write end's number is appended to argv) and wait for that report."""
+    pipe (its write end's number is appended to argv) and wait for that report.
+
+    started: called once the helper runs, before its report is read; if it raises, the helper
+    is killed first.
+    """
     ready_r, ready_w = os.pipe()
     try:
         proc = subprocess.Popen(
@@ -136,6 +151,13 @@ def spawn_reporting(
     finally:
         os.close(ready_w)
     with os.fdopen(ready_r) as ready:
+        if started is not None:
+            try:
+                started(proc)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
         text = ready.read()
     try:
         report = json.loads(text)

@@ -53,6 +53,7 @@ class SandboxConfig:
     # --pod-init-config: the file, and per sink the fd `create` connected for it (None: no fd).
     pod_init_config: str | None = None
     trace_fds: list[int | None] = dataclasses.field(default_factory=list)
+    userns_fd: int | None = None  # our end of `create`'s user-namespace mapping handshake
 
     def save(self) -> None:
         with open(os.path.join(self.state_dir, CONFIG_NAME), "w") as f:
@@ -67,7 +68,7 @@ class SandboxConfig:
 def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
     """Everything before readiness; raises OCIError for what the user can fix."""
     spec = load_bundle(config.bundle)
-    namespaces.enter(spec, config.network)
+    namespaces.enter(spec, config.network, config.userns_fd)
     request = backend_mod.BootRequest(
         container_id=config.container_id,
         spec=spec,

@@ -1,0 +1,89 @@
+"""A new user namespace for the sandbox process, mapped by `create`, as runc does it.
+
+A process cannot map its own user namespace beyond its own id, so the
+privileged parent writes the spec's linux.uidMappings and gidMappings to
+/proc/<pid>/uid_map and gid_map while the child waits: the child unshares,
+asks on a socket, and goes on only when the parent answers that the maps are
+written. setgroups is left allowed (runc's choice for a privileged parent),
+and the child drops its supplementary groups once mapped.
+
+The sandbox process is the runtime, not the container's root (whose ids the
+Sentry emulates), so it keeps its host uid and gid 0; inside the namespace
+they are unmapped and show as the overflow id 65534. Its host files (its own
+code under root-only directories, /dev/kvm, the state directory) stay
+reachable as their owner, while its capabilities count only in the
+namespaces the new user namespace owns: none over the host.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+
+from bootstrap.errors import OCIError
+from bootstrap.spec import IdMapping, Spec
+
+CLONE_NEWUSER = 0x10000000
+
+_ASK = b"?"  # child -> parent: unshared, map me
+_MAPPED = b"!"  # parent -> child: maps written
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def wanted(spec: Spec) -> bool:
+    """Whether the sandbox process makes a new user namespace (both sides ask this)."""
+    ns = spec.linux.namespace("user")
+    return os.geteuid() == 0 and ns is not None and not ns.path
+
+
+def unshare_and_wait(sync_fd: int | None) -> None:
+    """In the sandbox process: a new user namespace, returning once `create` has mapped it."""
+    if sync_fd is None:
+        raise OCIError("linux.namespaces: a new user namespace needs `create` to map it")
+    if _libc.unshare(CLONE_NEWUSER) != 0:
+        raise OCIError(f"unshare(CLONE_NEWUSER): {os.strerror(ctypes.get_errno())}")
+    os.write(sync_fd, _ASK)
+    if os.read(sync_fd, 1) != _MAPPED:
+        raise OCIError("linux.uidMappings: the user namespace was not mapped")
+    os.setgroups([])
+
+
+class Mapper:
+    """`create`'s end of the handshake: a socket pair, one end for the sandbox process."""
+
+    def __init__(self, spec: Spec) -> None:
+        self._spec = spec
+        self._ours, self._theirs = socket.socketpair()
+
+    @property
+    def child_fd(self) -> int:
+        return self._theirs.fileno()
+
+    def map_when_asked(self, pid: int) -> None:
+        """After spawning `pid`: write its maps when it asks; if it fails before asking, its own
+        report says why, so this returns quietly."""
+        self._theirs.close()
+        if self._ours.recv(1) != _ASK:
+            return
+        _write_map(pid, "uid_map", self._spec.linux.uid_mappings, "linux.uidMappings")
+        _write_map(pid, "gid_map", self._spec.linux.gid_mappings, "linux.gidMappings")
+        self._ours.sendall(_MAPPED)
+
+    def close(self) -> None:
+        self._ours.close()
+        self._theirs.close()
+
+
+def _write_map(pid: int, name: str, maps: tuple[IdMapping, ...], field: str) -> None:
+    """One write, as the kernel requires: every line at once."""
+    text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+    try:
+        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OCIError(f"{field}: writing /proc/{pid}/{name}: {e.strerror}") from None
