@@ -70,6 +70,7 @@ class Kernel:
         self.vdso = BytesBacking(image, "[vdso]", cache=PageCache(self.frames, image))
         self.hostname = hostname
         self.container_id = ""  # the OCI container id trace points report; set by whoever boots it
+        self.network = "none"  # --network: "host" gives AF_INET/AF_INET6 host sockets (sentry/net/host.py)
         self.domainname = "(none)"
         self.boot_monotonic = time.monotonic()
         self.unimplemented: collections.Counter[int] = collections.Counter()
