@@ -44,6 +44,10 @@ def process_from_argv(
         "user": dict(base.get("user") or {"uid": 0, "gid": 0}),
         "terminal": tty,
     }
+    # runc's exec starts from the container's process, limits and privileges included.
+    for key in ("capabilities", "rlimits", "noNewPrivileges", "oomScoreAdj"):
+        if key in base:
+            process[key] = base[key]
     if user is not None:
         uid, _, gid = user.partition(":")
         if not uid.isdigit() or (gid and not gid.isdigit()):

@@ -46,8 +46,15 @@ class SentryBackend:
 
         process = self._spec.process
         try:
-            creds = _credentials(process)
-            self._sandbox.start(process.args, process.env, creds, cwd=process.cwd, terminal=process.terminal)
+            self._sandbox.start(
+                process.args,
+                process.env,
+                _credentials(process),
+                cwd=process.cwd,
+                terminal=process.terminal,
+                rlimits=_rlimits(process),
+                oom_score_adj=process.oom_score_adj or 0,
+            )
         except Errno as e:
             # Exit codes as a shell gives them for a command it cannot run.
             code = 126 if e.code in (errno.EACCES, errno.ENOEXEC) else 127
@@ -61,8 +68,15 @@ class SentryBackend:
         try:
             for fd in added:  # spawn wraps only host fds the VFS knows; each open dups them
                 vfs.host_stdio[fd] = _host_location(fd)
-            creds = _credentials(process)
-            return self._sandbox.spawn(process.args, process.env, creds, process.cwd, tuple(stdio))
+            return self._sandbox.spawn(
+                process.args,
+                process.env,
+                _credentials(process),
+                process.cwd,
+                tuple(stdio),
+                rlimits=_rlimits(process),
+                oom_score_adj=process.oom_score_adj or 0,
+            )
         except Errno as e:
             raise OCIError(f"exec {process.args[0]!r}: {os.strerror(e.code)}") from None
         finally:
@@ -133,6 +147,13 @@ def _host_location(fd: int) -> Any:
     mode = os.fstat(fd).st_mode
     kind = b"pipe" if stat.S_ISFIFO(mode) else b"socket" if stat.S_ISSOCK(mode) else b"host"
     return HOSTFS.location(inode, b"%s:[%d]" % (kind, inode.ino))
+
+
+def _rlimits(process: Process) -> dict[int, tuple[int, int]]:
+    """The spec's rlimits by number (spec.py has checked the names)."""
+    from sentry.kernel.threadgroup import RLIMIT_NAMES
+
+    return {RLIMIT_NAMES.index(r.type.removeprefix("RLIMIT_")): (r.soft, r.hard) for r in process.rlimits}
 
 
 def _credentials(process: Process) -> Any:

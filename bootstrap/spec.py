@@ -43,6 +43,8 @@ RLIMIT_TYPES = (
     "RLIMIT_STACK",
 )
 
+NR_OPEN = 1 << 20  # Linux's default fs.nr_open, the Sentry's: setrlimit refuses a NOFILE above it
+
 # Semantic versions of runtime-spec 1.x, with Docker's and containerd's "-dev" style suffixes.
 _VERSION_RE = re.compile(r"^1\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
 
@@ -305,6 +307,8 @@ def _rlimits(obj: object, where: str) -> tuple[Rlimit, ...]:
         hard = _int(r.get("hard"), f"{where}[{i}].hard", 0, _MAX_U64)
         if soft > hard:
             raise SpecError(f"{where}[{i}].soft", f"{soft} exceeds hard limit {hard}")
+        if kind == "RLIMIT_NOFILE" and hard > NR_OPEN:
+            raise SpecError(f"{where}[{i}].hard", f"{hard} exceeds the most open files, {NR_OPEN} (nr_open)")
         out.append(Rlimit(kind, soft, hard))
     return tuple(out)
 

@@ -109,6 +109,7 @@ def clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int, t
             tg.exe_path = task.tg.exe_path
             tg.dumpable = task.tg.dumpable
             tg.no_new_privs = task.tg.no_new_privs
+            tg.oom_score_adj, tg.oom_score_adj_min = task.tg.oom_score_adj, task.tg.oom_score_adj_min
             tg.set_pgrp(task.tg.pgrp)
             parent.children.append(tg)
             kernel.tgs[tid] = tg

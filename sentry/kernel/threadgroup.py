@@ -20,6 +20,7 @@ RLIMIT_NAMES = (
     "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
 )  # fmt: skip
 RLIMIT_STACK, RLIMIT_NOFILE, RLIMIT_AS = 3, 7, 9
+NR_OPEN = 1 << 20  # /proc/sys/fs/nr_open: the most fds a process may have
 
 
 def default_rlimits() -> list[tuple[int, int]]:
@@ -86,6 +87,9 @@ class ThreadGroup:
         self.pdeath_signal = 0
         self.dumpable = 1
         self.no_new_privs = 0
+        # /proc/<pid>/oom_score_adj, and the floor an unprivileged writer may not go below.
+        self.oom_score_adj = 0
+        self.oom_score_adj_min = 0
 
     # ---- ids for handlers and /proc -------------------------------------
 
@@ -134,6 +138,18 @@ class ThreadGroup:
     def handlers_shared(self) -> bool:
         """Whether another process shares our signal handlers (clone CLONE_SIGHAND without CLONE_THREAD)."""
         return any(o.handlers is self.handlers for o in self.kernel.tgs.values() if o is not self)
+
+    def set_rlimit(self, resource: int, soft: int, hard: int) -> None:
+        """Store a (checked) limit and apply the ones the Sentry enforces to the live process."""
+        self.rlimits[resource] = (soft, hard)
+        main = self.main_task()
+        if resource == RLIMIT_AS and main is not None:
+            main.mm.as_limit = soft
+        elif resource == RLIMIT_STACK and main is not None:
+            main.mm.stack_limit = min(soft, 1 << 30)
+        elif resource == RLIMIT_NOFILE:
+            for task in self.tasks():
+                task.fds.max_fds = min(soft, NR_OPEN)
 
     def main_task(self) -> Task | None:
         return self.leader if self.threads else None

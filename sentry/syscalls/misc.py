@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sentry.errors import Errno
 from sentry.kernel import creds as capdefs
 from sentry.kernel.kernel import UTS_RELEASE, UTS_VERSION
-from sentry.kernel.threadgroup import RLIM_INFINITY, RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_STACK
+from sentry.kernel.threadgroup import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE
 from sentry.syscalls.args import s32
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from sentry.kernel.threadgroup import ThreadGroup
 
 GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE = 1, 2, 4
-NR_OPEN = 1 << 20
 
 
 def sys_uname(task: Task, buf: int) -> int:
@@ -210,13 +209,7 @@ def _apply(task: Task, tg: ThreadGroup, resource: int, soft: int, hard: int) -> 
         raise Errno(errno.EPERM)
     if resource == RLIMIT_NOFILE and hard > NR_OPEN and hard != RLIM_INFINITY:
         raise Errno(errno.EPERM)
-    tg.rlimits[resource] = (soft, hard)
-    main = tg.main_task()
-    if main is not None:
-        if resource == RLIMIT_AS:
-            main.mm.as_limit = soft
-        elif resource == RLIMIT_STACK:
-            main.mm.stack_limit = min(soft, 1 << 30)
+    tg.set_rlimit(resource, soft, hard)
 
 
 def sys_prlimit64(task: Task, pid: int, resource: int, new: int, old: int) -> int:

@@ -142,6 +142,10 @@ def test_unknown_namespace(tmp_path) -> None:
         ({"process__terminal": "yes"}, "process.terminal"),
         ({"process__rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, "process.rlimits[0].type"),
         ({"process__rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]}, "process.rlimits[0].soft"),
+        (
+            {"process__rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 2**21}]},
+            "process.rlimits[0].hard",
+        ),
         ({"process__capabilities__bounding": ["KILL"]}, "process.capabilities.bounding[0]"),
         ({"process__capabilities__effective": ["CAP_BOGUS"]}, "process.capabilities.effective[0]"),
         ({"mounts": [{"type": "tmpfs"}]}, "mounts[0].destination"),

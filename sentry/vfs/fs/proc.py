@@ -1,6 +1,7 @@
 """procfs: /proc/self, /proc/thread-self, /proc/<pid>/{cmdline,comm,environ,exe,cwd,root,fd/,fdinfo/,maps,
-smaps,mem,limits,status,stat,statm,mounts,mountinfo,task/}, /proc/{cpuinfo,meminfo,uptime,version,loadavg,
-stat,mounts,filesystems,sys/}; and sysfs's few files (make_sysfs), built from the same generated-file pieces.
+smaps,mem,limits,oom_score_adj,oom_adj,status,stat,statm,mounts,mountinfo,task/},
+/proc/{cpuinfo,meminfo,uptime,version,loadavg,stat,mounts,filesystems,sys/}; and sysfs's few files
+(make_sysfs), built from the same generated-file pieces.
 
 Contents are generated when a file is opened, from the process information
 the kernel provides (see sentry/CONTRACT.md, "procfs"): nothing here is
@@ -20,6 +21,7 @@ from sentry.vfs.dirent import DT_DIR, DT_LNK, DT_REG, DirEntry
 from sentry.vfs.file import DirectoryFile, FileDescription, SeekableFile
 from sentry.vfs.fs import proc_text
 from sentry.vfs.fs.proc_mem import MemFile, check_attach
+from sentry.vfs.fs.proc_oom import OomFile
 from sentry.vfs.fs.proc_sys import SYSCTLS, SYSFS, tree
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location, path_of
@@ -265,7 +267,8 @@ def process_dir(fs: ProcFilesystem, tg) -> Directory:
         b"fdinfo": lambda: FdDirectory(fs, tg, info=True),
         b"task": lambda: TaskDirectory(fs, tg),
         b"loginuid": gen("loginuid", lambda: b"4294967295"),
-        b"oom_score_adj": gen("oom_score_adj", lambda: b"0\n"),
+        b"oom_score_adj": lambda: OomInode(fs, ("pid", pid, "oom_score_adj"), tg, legacy=False),
+        b"oom_adj": lambda: OomInode(fs, ("pid", pid, "oom_adj"), tg, legacy=True),
         b"cgroup": gen("cgroup", lambda: b"0::/\n"),
         b"comm": gen("comm", lambda: leader().comm.encode()[:15] + b"\n"),
         b"maps": gen("maps", lambda: leader().mm.maps_text().encode()),
@@ -306,6 +309,21 @@ class GuardedFile(GeneratedFile):
     def open(self, task, loc: Location, flags: int) -> FileDescription:
         check_attach(task, self.tg, descendants_only=self.descendants_only)
         return super().open(task, loc, flags)
+
+
+class OomInode(ProcInode):
+    """oom_score_adj, or the legacy oom_adj: owner-writable (Linux's 0644); proc_oom has the rules."""
+
+    def __init__(self, fs: ProcFilesystem, key: tuple, tg, legacy: bool) -> None:
+        super().__init__(fs, key, stat.S_IFREG | 0o644)
+        self.tg = tg
+        self.legacy = legacy
+
+    def open(self, task, loc: Location, flags: int) -> FileDescription:
+        return OomFile(loc, flags, self.tg, self.legacy)
+
+    def truncate(self, size: int) -> None:
+        """O_TRUNC (a shell's `>`) leaves proc files alone."""
 
 
 class MemInode(ProcInode):
