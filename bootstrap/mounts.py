@@ -2,11 +2,14 @@
 
 The Sentry already gives every sandbox /proc, /dev (its own devfs, with
 /dev/pts and /dev/shm), /sys and /tmp; a spec mount of the same type at one of
-those places is that mount. Bind mounts of host directories are served by a
-gofer of their own (writable unless `ro`: a volume's changes reach the host,
-as with runc), tmpfs mounts are fresh Sentry tmpfs. What cannot be honoured
-yet (bind mounts of single files such as Docker's /etc/hosts, mqueue, cgroup)
-is logged and skipped rather than failing the container.
+those places is that mount, relabelled with the spec's source and options and
+moved to the spec's place in the mount table, so /proc/self/mountinfo lists
+the spec's mounts in the spec's order, as runc's containers do. Bind mounts of
+host directories are served by a gofer of their own (writable unless `ro`: a
+volume's changes reach the host, as with runc), tmpfs and mqueue mounts are
+fresh Sentry filesystems. What cannot be honoured yet (bind mounts of single
+files such as Docker's /etc/hosts, cgroup) is logged and skipped rather than
+failing the container. linux.devices, readonlyPaths and maskedPaths follow.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import subprocess
 from typing import Any
 
+from bootstrap import devices, protected_paths
 from bootstrap.spec import Mount, Spec
 
 log = logging.getLogger("kvmsandbox.sandbox")
@@ -31,6 +35,10 @@ PROVIDED = {
     ("/tmp", "tmpfs"),
 }
 
+# Options that are the mount's own (shown before the " - " in mountinfo); those with a
+# value (size=, mode=, gid=) are the filesystem's; the rest (bind, propagation, rw) are neither.
+MOUNT_FLAGS = ("nosuid", "nodev", "noexec", "strictatime", "noatime", "relatime", "nodiratime")
+
 
 def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
     """Mount what the spec asks for; returns the bind mounts' gofers (process, client) to stop at shutdown."""
@@ -38,20 +46,41 @@ def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
 
     gofers: list[tuple[subprocess.Popen, Any]] = []
     for mount in spec.mounts:
-        if (mount.destination, mount.type) in PROVIDED:
-            continue
         try:
-            if _is_bind(mount):
+            if (mount.destination, mount.type) in PROVIDED:
+                _adopt(vfs, mount)
+            elif _is_bind(mount):
                 gofers.extend(_bind(vfs, mount))
-            elif mount.type == "tmpfs":
+            elif mount.type in ("tmpfs", "mqueue"):
                 _tmpfs(vfs, mount)
             else:
                 log.warning("mount %s (type %s) is not supported yet: skipped", mount.destination, mount.type)
         except (Errno, OSError, ValueError) as e:
             log.warning("mount %s (%s from %s) skipped: %s", mount.destination, mount.type, mount.source, e)
+    devices.apply(vfs, spec.linux.devices)
+    protected_paths.apply(vfs, spec.linux)
     if spec.root.readonly:
         vfs.root.mount.readonly = True
     return gofers
+
+
+def _label(mnt: Any, mount: Mount, *, data: bool = True) -> None:
+    """Give a Sentry mount the spec's source and options, as mountinfo shows them."""
+    mnt.source = mount.source or mount.type or "none"
+    mnt.flags = tuple(f for f in MOUNT_FLAGS if f in mount.options)
+    if data:
+        mnt.data = ",".join(o for o in mount.options if "=" in o)
+    mnt.readonly = mnt.readonly or "ro" in mount.options
+
+
+def _adopt(vfs: Any, mount: Mount) -> None:
+    """The Sentry's own mount at the destination becomes the spec's, moved to its place in the table."""
+    loc = vfs.pin_path(os.fsencode(mount.destination))
+    if loc.dentry is not loc.mount.root or loc.mount is vfs.root.mount:
+        log.warning("mount %s (type %s): the Sentry has none there: skipped", mount.destination, mount.type)
+        return
+    _label(loc.mount, mount)
+    vfs.restack(loc.mount)
 
 
 def _is_bind(mount: Mount) -> bool:
@@ -73,9 +102,9 @@ def _bind(vfs: Any, mount: Mount) -> list[tuple[subprocess.Popen, Any]]:
     proc, client = gofer.start(mount.source, writable=not readonly)
     try:
         fs = GoferFilesystem(client)
-        vfs.mount_path(
-            os.fsencode(mount.destination), fs, fs.root_inode(), readonly=readonly, source=mount.source
-        )
+        mnt = vfs.mount_path(os.fsencode(mount.destination), fs, fs.root_inode(), readonly=readonly)
+        _label(mnt, mount, data=False)
+        mnt.root_path = os.path.normpath(mount.source)
     except BaseException:
         client.shutdown()
         proc.wait()
@@ -84,19 +113,16 @@ def _bind(vfs: Any, mount: Mount) -> list[tuple[subprocess.Popen, Any]]:
 
 
 def _tmpfs(vfs: Any, mount: Mount) -> None:
+    """A fresh tmpfs; mqueue is one too (the Sentry has no message queues: the directory stays empty)."""
     from sentry.vfs.fs.tmpfs import DEFAULT_BUDGET, TmpFilesystem
 
     options = dict(o.partition("=")[::2] for o in mount.options)
     budget = _size(options["size"]) if options.get("size") else DEFAULT_BUDGET
     mode = int(options["mode"], 8) if options.get("mode") else 0o1777
     fs = TmpFilesystem(budget)
-    vfs.mount_path(
-        os.fsencode(mount.destination),
-        fs,
-        fs.new_root(mode),
-        readonly="ro" in mount.options,
-        source=mount.source,
-    )
+    fs.name = mount.type
+    mnt = vfs.mount_path(os.fsencode(mount.destination), fs, fs.new_root(mode))
+    _label(mnt, mount)
 
 
 def _size(text: str) -> int:

@@ -38,7 +38,7 @@ XATTR_NAME_MAX = 255
 # statfs f_type values.
 FS_MAGIC = {
     "tmpfs": 0x01021994, "devtmpfs": 0x01021994, "proc": 0x9FA0, "9p": 0x01021997,
-    "overlay": 0x794C7630, "sysfs": 0x62656572, "devpts": 0x1CD1,
+    "overlay": 0x794C7630, "sysfs": 0x62656572, "devpts": 0x1CD1, "mqueue": 0x19800202,
 }  # fmt: skip
 
 

@@ -61,6 +61,12 @@ class Dentry:
             self._pinned.append(child)
         return child
 
+    def hold(self, name: bytes) -> Dentry:
+        """The child for name, kept even where the filesystem caches nothing: a mount will sit on it."""
+        child = self.lookup(name)
+        with self._lock:
+            return self._children.setdefault(name, child) or child
+
     def pinned(self) -> list[Dentry]:
         """Children that exist only here (listed by getdents beside the inode's own)."""
         with self._lock:

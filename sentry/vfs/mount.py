@@ -10,12 +10,22 @@ from sentry.vfs.inode import Filesystem
 
 @dataclass(eq=False)
 class Mount:
+    """One mount; flags, data and root_path are what /proc/*/mountinfo shows of it.
+
+    flags: per-mount options besides ro/rw (nosuid, nodev, noexec, an atime mode);
+    data: the filesystem's own options (size=..., mode=...); root_path: the mount's
+    root within its filesystem ("/" unless a bind mount of a subtree or file).
+    """
+
     fs: Filesystem
     root: Dentry
     parent: Mount | None = None
     mountpoint: Dentry | None = None
     readonly: bool = False
     source: str = "none"
+    flags: tuple[str, ...] = ()
+    data: str = ""
+    root_path: str = "/"
 
 
 @dataclass(frozen=True)

@@ -64,14 +64,66 @@ class VFS:
 
     def mount_path(self, path: bytes, fs: Filesystem, root: Inode, **kw) -> Mount:
         """Mount at an absolute path during boot, pinning the directory if the root lacks it."""
-        parent, name = self.resolve_parent(None, self.root, path)
+        head, _, name = path.rstrip(b"/").rpartition(b"/")
+        parent = self.pin_path(head, create=True)
         try:
-            at = self.step(parent, name)
+            at = self._cross(Location(parent.mount, parent.dentry.hold(name)))
         except Errno as e:
             if e.code != errno.ENOENT:
                 raise
             at = Location(parent.mount, parent.dentry.pin(name, root))
         return self.mount(at, fs, root, **kw)
+
+    def bind(self, at: Location, src: Location, *, readonly: bool = False) -> Mount:
+        """A bind mount of src (a directory or a file) on at: the same files through a new mount."""
+        parts: list[bytes] = []
+        dentry = src.dentry
+        while dentry is not src.mount.root and dentry.parent is not None:
+            parts.append(dentry.name)
+            dentry = dentry.parent
+        inner = os.fsdecode(b"/".join(reversed(parts)))
+        root_path = src.mount.root_path.rstrip("/") + "/" + inner if inner else src.mount.root_path
+        mnt = Mount(
+            src.mount.fs, src.dentry, at.mount, at.dentry, readonly, src.mount.source,
+            src.mount.flags, src.mount.data, root_path,
+        )  # fmt: skip
+        with self._lock:
+            self._mounts[at] = mnt
+        return mnt
+
+    def pin_path(self, path: bytes, *, create: bool = False) -> Location:
+        """An absolute path, its last component not followed, each dentry on the way held so that a mount on
+        it stays there (procfs otherwise makes new dentries at every lookup). create: missing components are
+        made as root's 0755 directories first, as runc makes mount points."""
+        loc = self.root
+        names = split_path(path)
+        for i, name in enumerate(names):
+            if name in (b".", b".."):
+                loc = loc if name == b"." else self.parent_of(loc, self.root)
+                continue
+            if create and not self._exists(loc, name):
+                loc.inode.mkdir(name, 0o755, 0, 0)
+                loc.dentry.forget(name)
+            child = self._cross(Location(loc.mount, loc.dentry.hold(name)))
+            if child.inode.is_symlink() and i + 1 < len(names):
+                child = self.resolve(None, loc, name)
+            loc = child
+        return loc
+
+    def _exists(self, loc: Location, name: bytes) -> bool:
+        try:
+            loc.dentry.lookup(name)
+        except Errno as e:
+            if e.code != errno.ENOENT:
+                raise
+            return False
+        return True
+
+    def restack(self, mnt: Mount) -> None:
+        """Move mnt to the end of the mount table, as if mounted now: the order mountinfo lists."""
+        with self._lock:
+            at = next(at for at, m in self._mounts.items() if m is mnt)
+            self._mounts[at] = self._mounts.pop(at)
 
     def mounts(self) -> list[Mount]:
         with self._lock:
@@ -86,10 +138,13 @@ class VFS:
         """The child named name of directory loc, entering any mount on it."""
         if len(name) > NAME_MAX:
             raise Errno(errno.ENAMETOOLONG)
-        child = Location(loc.mount, loc.dentry.lookup(name))
-        while (mnt := self._mounted_at(child)) is not None:
-            child = Location(mnt, mnt.root)
-        return child
+        return self._cross(Location(loc.mount, loc.dentry.lookup(name)))
+
+    def _cross(self, loc: Location) -> Location:
+        """loc, or the root of the topmost mount stacked on it."""
+        while (mnt := self._mounted_at(loc)) is not None:
+            loc = Location(mnt, mnt.root)
+        return loc
 
     def parent_of(self, loc: Location, root: Location) -> Location:
         while loc != root and loc.dentry is loc.mount.root and loc.mount.parent is not None:
@@ -186,7 +241,7 @@ class VFS:
         st = loc.inode.stat()
         if stat.S_ISLNK(st.mode):
             raise Errno(errno.ELOOP)
-        if not stat.S_ISREG(st.mode):
+        if not stat.S_ISREG(st.mode) or "noexec" in loc.mount.flags:
             raise Errno(errno.EACCES)
         check_access(task, st, X_OK)
         file = loc.inode.open(task, loc, os.O_RDONLY)

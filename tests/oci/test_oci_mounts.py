@@ -1,82 +1,250 @@
-"""Spec mounts onto a VFS: which are made, which are the Sentry's own, which are skipped."""
+"""The spec's mounts, devices, masked and read-only paths as the app sees them, in real sandboxes.
+
+Each test boots a Sentry over a root holding the host's static busybox, applies
+a spec with bootstrap/mounts.py and runs a shell script in it on every usable
+platform; what the script prints is compared with what runc gives for the same
+spec (/proc/self/mountinfo in the spec's order, runc's device nodes, masks).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
 
 from bootstrap import logs, mounts
 from bootstrap.default_spec import default_spec
+from bootstrap.errors import SpecError
 from bootstrap.spec import parse_spec
 
+BUSYBOX = shutil.which("busybox")
+PLATFORMS = ("kvm", "systrap")
 
-class FakeVFS:
-    def __init__(self) -> None:
-        self.made: list[tuple[bytes, str, dict]] = []
-        self.root = type("Loc", (), {"mount": type("M", (), {"readonly": False})()})()
+pytestmark = pytest.mark.skipif(
+    BUSYBOX is None
+    or "statically linked"
+    not in subprocess.run(["file", "-L", BUSYBOX], capture_output=True, text=True).stdout,
+    reason="needs a static busybox on the host",
+)
 
-    def mount_path(self, path: bytes, fs: object, root: object, **kw) -> None:
-        self.made.append((path, type(fs).__name__, kw))
+# runc's default mounts (runc spec), which the validation suite's specs carry too.
+RUNC_MOUNTS = [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {
+        "destination": "/dev",
+        "type": "tmpfs",
+        "source": "tmpfs",
+        "options": ["nosuid", "strictatime", "mode=755"],
+    },
+    {
+        "destination": "/dev/pts",
+        "type": "devpts",
+        "source": "devpts",
+        "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev"]},
+    {
+        "destination": "/dev/mqueue",
+        "type": "mqueue",
+        "source": "mqueue",
+        "options": ["nosuid", "noexec", "nodev"],
+    },
+    {
+        "destination": "/sys",
+        "type": "sysfs",
+        "source": "sysfs",
+        "options": ["nosuid", "noexec", "nodev", "ro"],
+    },
+]
 
 
-def spec_with_mounts(tmp_path, extra: list[dict], readonly: bool = False):
-    (tmp_path / "rootfs").mkdir(exist_ok=True)
-    config = default_spec()
-    config["root"]["readonly"] = readonly
-    config["mounts"] += extra
-    return parse_spec(config, str(tmp_path))
+@pytest.fixture(params=PLATFORMS)
+def platform_name(request: pytest.FixtureRequest) -> str:
+    from kvmsandbox import platform
+
+    if not any(info.name == request.param and info.usable for info in platform.probe_all()):
+        pytest.skip(f"platform {request.param} is not usable here")
+    return request.param
 
 
-def test_provided_mounts_are_the_sentrys_and_tmpfs_is_made(tmp_path) -> None:
-    vfs = FakeVFS()
-    spec = spec_with_mounts(
-        tmp_path, [{"destination": "/scratch", "type": "tmpfs", "options": ["mode=700", "size=2m"]}]
-    )
-    assert mounts.apply(vfs, spec) == []
-    assert vfs.made == [(b"/scratch", "TmpFilesystem", {"readonly": False, "source": ""})]
-    assert vfs.root.mount.readonly is False
-
-
-def test_bind_mount_of_a_directory_gets_its_own_gofer(tmp_path) -> None:
+@pytest.fixture
+def bundle(tmp_path):
+    root = tmp_path / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy(BUSYBOX, root / "bin" / "busybox")
+    (root / "etc").mkdir()
+    (root / "etc" / "secret").write_text("top secret\n")
+    (root / "etc" / "motd").write_text("hello\n")
+    (root / "keep").mkdir()
+    (root / "keep" / "inside").write_text("kept\n")
+    (root / "keep" / "sub").mkdir()
+    (root / "vault").mkdir()
+    (root / "vault" / "gold").write_text("gold\n")
     (tmp_path / "vol").mkdir()
-    vfs = FakeVFS()
-    spec = spec_with_mounts(
-        tmp_path,
-        [
-            {
-                "destination": "/data",
-                "type": "bind",
-                "source": str(tmp_path / "vol"),
-                "options": ["rbind", "ro"],
-            }
-        ],
-        readonly=True,
-    )
-    gofers = mounts.apply(vfs, spec)
-    try:
-        assert [(path, kind, kw["readonly"]) for path, kind, kw in vfs.made] == [
-            (b"/data", "GoferFilesystem", True)
-        ]
-        assert vfs.root.mount.readonly is True
-    finally:
-        for proc, client in gofers:
-            client.shutdown()
-            proc.wait()
+    (tmp_path / "vol" / "on-host").write_text("from the host\n")
+    return tmp_path
 
 
-def test_unsupported_mounts_are_logged_and_skipped(tmp_path, caplog) -> None:
-    vfs = FakeVFS()
-    spec = spec_with_mounts(
-        tmp_path,
-        [
-            {"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["rbind"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"},
-        ],
+def make_spec(bundle, extra_mounts=(), **linux):
+    config = default_spec()
+    config["root"] = {"path": "rootfs"}
+    config["mounts"] = RUNC_MOUNTS + list(extra_mounts)
+    config["linux"].update(linux)
+    return parse_spec(json.loads(json.dumps(config)), str(bundle))
+
+
+def run_in(platform_name: str, bundle, spec, script: str) -> tuple[int, str]:
+    """Boot a sandbox over the bundle's root, apply the spec's mounts, run script; (exit code, output)."""
+    from sentry.sandbox import Sandbox
+
+    with tempfile.TemporaryFile() as out, open(os.devnull, "rb") as null:
+        sandbox = Sandbox(
+            platform_name, str(bundle / "rootfs"), stdio=(null.fileno(), out.fileno(), out.fileno())
+        )
+        gofers = []
+        try:
+            gofers = mounts.apply(sandbox.vfs, spec)
+            sandbox.start(["/bin/busybox", "sh", "-c", script], ["PATH=/bin"])
+            status = sandbox.wait(60)
+        finally:
+            sandbox.close()
+            for proc, client in gofers:
+                client.shutdown()
+                proc.wait()
+        assert status is not None
+        out.seek(0)
+        return os.waitstatus_to_exitcode(status), out.read().decode(errors="replace")
+
+
+def mountinfo(text: str) -> list[tuple[str, str, str, str, str]]:
+    """(mount point, root, per-mount options, type, source) per mountinfo line."""
+    rows = []
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        kind, source = right.split()[:2]
+        rows.append((fields[4], fields[3], fields[5], kind, source))
+    return rows
+
+
+def test_mountinfo_lists_the_specs_mounts_in_order(platform_name, bundle) -> None:
+    bind = {"destination": "/mnt/vol", "source": str(bundle / "vol"), "options": ["bind", "nosuid"]}
+    spec = make_spec(bundle, [bind, {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}])
+    code, out = run_in(platform_name, bundle, spec, "busybox cat /mnt/vol/on-host /proc/self/mountinfo")
+    assert code == 0 and out.startswith("from the host\n"), out
+    rows = {row[0]: row for row in mountinfo(out.removeprefix("from the host\n"))}
+    places = list(rows)
+    order = [places.index(m.destination) for m in spec.mounts]
+    assert order == sorted(order), places
+    for m in spec.mounts:
+        if m.type:
+            assert rows[m.destination][3:] == (m.type, m.source)
+    assert rows["/dev"][2] == "rw,nosuid"  # strictatime shows no atime flag, as in Linux
+    assert rows["/dev/shm"][2] == "rw,nosuid,nodev,noexec,relatime"
+    assert rows["/sys"][2].startswith("ro,")
+    assert rows["/mnt/vol"][1:3] == (str(bundle / "vol"), "rw,nosuid,relatime")  # a bind's root: its source
+
+
+def test_mqueue_is_an_empty_directory_and_shm_is_noexec(platform_name, bundle) -> None:
+    spec = make_spec(bundle)
+    script = "busybox ls -A /dev/mqueue; busybox cp /bin/busybox /dev/shm/bb; /dev/shm/bb true; echo exec=$?"
+    code, out = run_in(platform_name, bundle, spec, script)
+    assert out.splitlines() == ["sh: /dev/shm/bb: Permission denied", "exec=126"], out
+
+
+def test_devices_are_made_with_their_numbers_modes_and_owners(platform_name, bundle) -> None:
+    devices = [
+        {"path": "/dev/test1", "type": "c", "major": 10, "minor": 666, "fileMode": 0o660, "uid": 1, "gid": 2},
+        {"path": "/dev/test2", "type": "b", "major": 8, "minor": 666, "fileMode": 0o640},
+        {"path": "/dev/test3", "type": "p", "fileMode": 0o600},
+        # Docker sends the host node's Go file mode, type bits included.
+        {"path": "/dev/sub/zero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o20000666 | (1 << 26)},
+    ]
+    spec = make_spec(bundle, devices=devices)
+    script = """
+        for f in /dev/test1 /dev/test2 /dev/test3 /dev/sub/zero; do
+            busybox stat -c '%n %F %t:%T %a %u:%g' $f
+        done
+        busybox head -c 4 /dev/sub/zero | busybox od -An -tx1
+        busybox cat /dev/test1; busybox cat /dev/test2
+    """
+    code, out = run_in(platform_name, bundle, spec, script)
+    lines = out.splitlines()
+    assert lines[:4] == [
+        "/dev/test1 character special file a:29a 660 1:2",
+        "/dev/test2 block special file 8:29a 640 0:0",
+        "/dev/test3 fifo 0:0 600 0:0",
+        "/dev/sub/zero character special file 1:5 666 0:0",
+    ], out
+    assert lines[4].split() == ["00", "00", "00", "00"]
+    assert "cat: can't open '/dev/test1': No such device or address" in out
+    assert "cat: can't open '/dev/test2': No such device or address" in out
+
+
+def test_masked_and_readonly_paths(platform_name, bundle) -> None:
+    spec = make_spec(
+        bundle,
+        maskedPaths=["/etc/secret", "/vault", "/not-there"],
+        readonlyPaths=["/keep", "/etc/motd", "/proc/sys"],
     )
+    script = """
+        echo "secret=[$(busybox cat /etc/secret)]"; busybox ls -A /vault; echo x > /etc/secret; echo w=$?
+        busybox touch /vault/new
+        busybox cat /keep/inside /etc/motd
+        busybox touch /keep/new; busybox mkdir /keep/sub/d
+        echo x > /etc/motd; echo x > /proc/sys/kernel/hostname
+        busybox grep -E ' /(etc/secret|vault|keep|etc/motd|proc/sys) ' /proc/self/mountinfo |
+            busybox cut -d' ' -f4-6
+    """
+    code, out = run_in(platform_name, bundle, spec, script)
+    lines = out.splitlines()
+    assert "secret=[]" in lines and "w=0" in lines, out
+    assert "touch: /vault/new: Read-only file system" in lines
+    assert "kept" in lines and "hello" in lines
+    assert "touch: /keep/new: Read-only file system" in lines
+    assert "mkdir: can't create directory '/keep/sub/d': Read-only file system" in lines
+    assert "sh: can't create /etc/motd: Read-only file system" in lines
+    assert "sh: can't create /proc/sys/kernel/hostname: Read-only file system" in lines
+    assert lines[-5:] == [
+        "/keep /keep ro,relatime",
+        "/etc/motd /etc/motd ro,relatime",
+        "/sys /proc/sys ro,relatime",
+        "/null /etc/secret rw,nosuid",
+        "/ /vault ro,relatime",
+    ], out
+
+
+@pytest.mark.parametrize(
+    ("linux", "field"),
+    [
+        ({"maskedPaths": ["relative"]}, "linux.maskedPaths[0]"),
+        ({"readonlyPaths": ["/ok", 3]}, "linux.readonlyPaths[1]"),
+        ({"devices": [{"path": "/dev/x", "type": "x", "major": 1, "minor": 1}]}, "linux.devices[0].type"),
+        ({"devices": [{"path": "/dev/x", "type": "c"}]}, "linux.devices[0].major"),
+        ({"devices": [{"path": "dev/x", "type": "p"}]}, "linux.devices[0].path"),
+        ({"rootfsPropagation": "sideways"}, "linux.rootfsPropagation"),
+    ],
+)
+def test_bad_linux_fields_name_the_field(tmp_path, linux, field) -> None:
+    (tmp_path / "rootfs").mkdir()
+    config = default_spec()
+    config["linux"].update(linux)
+    with pytest.raises(SpecError) as err:
+        parse_spec(config, str(tmp_path))
+    assert str(err.value).startswith(field + ":")
+
+
+def test_unsupported_mounts_are_logged_and_skipped(platform_name, bundle, caplog) -> None:
+    spec = make_spec(bundle, [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}])
     with caplog.at_level(logging.WARNING):
-        assert mounts.apply(vfs, spec) == []
-    assert vfs.made == []
-    assert "only directories can be bound" in caplog.text and "mqueue" in caplog.text
+        code, out = run_in(platform_name, bundle, spec, "busybox grep -c cgroup /proc/self/mountinfo")
+    assert out == "0\n"
+    assert "/sys/fs/cgroup (type cgroup) is not supported yet" in caplog.text
 
 
 def test_sizes() -> None:

@@ -1,4 +1,4 @@
-"""devfs: /dev as a tmpfs holding the character devices an app expects.
+"""devfs: /dev as a tmpfs holding the character devices an app expects (a tmpfs, as runc's /dev is).
 
 null, zero, full, random and urandom are served by the Sentry; tty and
 console reach the host's console (the first stdio fd that is a terminal);
@@ -61,21 +61,38 @@ def device_opener(cls: type[CharDevice]) -> Opener:
     return lambda task, loc, flags: cls(loc, flags)
 
 
+def no_such_device(task, loc: Location, flags: int) -> FileDescription:
+    """Opening a node no driver serves: ENXIO, as Linux answers."""
+    raise Errno(errno.ENXIO)
+
+
 class DeviceInode(TmpInode):
-    def __init__(self, fs: TmpFilesystem, major: int, minor: int, opener: Opener) -> None:
-        super().__init__(fs, stat.S_IFCHR | 0o666, 0, 0)
+    """A character (or block) node; opener is the Sentry's device behind it."""
+
+    def __init__(
+        self,
+        fs: TmpFilesystem,
+        major: int,
+        minor: int,
+        opener: Opener,
+        *,
+        kind: int = stat.S_IFCHR,
+        mode: int = 0o666,
+        uid: int = 0,
+        gid: int = 0,
+    ) -> None:
+        super().__init__(fs, kind | mode, uid, gid)
         self.rdev = os.makedev(major, minor)
-        self._opener = opener
+        self.opener = opener
 
     def open(self, task, loc: Location, flags: int) -> FileDescription:
-        return self._opener(task, loc, flags)
+        return self.opener(task, loc, flags)
 
 
 def make_devfs(console: Opener | None, tty: Opener | None = None) -> tuple[TmpFilesystem, TmpDir]:
     """A fresh devfs; console opens the host terminal (None: ENXIO); tty opens the caller's controlling
     terminal (default: console); ptmx links to pts/ptmx (devpts, which boot mounts on /dev/pts), as runc."""
     fs = TmpFilesystem()
-    fs.name = "devtmpfs"
     root = fs.new_root(0o755)
     for name, major, minor, cls in (
         (b"null", 1, 3, NullDevice),
@@ -86,11 +103,8 @@ def make_devfs(console: Opener | None, tty: Opener | None = None) -> tuple[TmpFi
     ):
         root.add(name, DeviceInode(fs, major, minor, device_opener(cls)))
 
-    def no_console(task, loc: Location, flags: int) -> FileDescription:
-        raise Errno(errno.ENXIO)
-
-    root.add(b"tty", DeviceInode(fs, 5, 0, tty or console or no_console))
-    root.add(b"console", DeviceInode(fs, 5, 1, console or no_console))
+    root.add(b"tty", DeviceInode(fs, 5, 0, tty or console or no_such_device))
+    root.add(b"console", DeviceInode(fs, 5, 1, console or no_such_device))
     for i, name in enumerate((b"stdin", b"stdout", b"stderr")):
         root.symlink(name, b"/proc/self/fd/%d" % i, 0, 0)
     root.symlink(b"fd", b"/proc/self/fd", 0, 0)

@@ -442,10 +442,22 @@ def mountinfo(vfs, root: Location) -> bytes:
     for mnt in vfs.mounts():
         where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
         parent = ids.get(id(mnt.parent), ids[id(mnt)])
-        opts = "ro" if mnt.readonly else "rw"
-        head = f"{ids[id(mnt)]} {parent} 0:{mnt.fs.dev} / {where} {opts},relatime"
-        lines.append(f"{head} - {mnt.fs.name} {mnt.source} {opts}\n")
+        head = f"{ids[id(mnt)]} {parent} 0:{mnt.fs.dev} {mnt.root_path} {where} {_mount_options(mnt)}"
+        lines.append(f"{head} - {mnt.fs.name} {mnt.source} {_super_options(mnt)}\n")
     return "".join(lines).encode()
+
+
+def _mount_options(mnt) -> str:
+    """The per-mount options: ro/rw, nosuid..., and the atime mode (relatime unless the mount chose one)."""
+    flags = list(mnt.flags)
+    if not {"strictatime", "noatime", "relatime"} & set(flags):
+        flags.append("relatime")
+    flags = [f for f in flags if f != "strictatime"]
+    return ",".join(["ro" if mnt.readonly else "rw", *flags])
+
+
+def _super_options(mnt) -> str:
+    return ",".join(["ro" if mnt.readonly else "rw", *filter(None, mnt.data.split(","))])
 
 
 def system_stat(fs: ProcFilesystem) -> bytes:
@@ -470,7 +482,8 @@ def mounts(vfs, root: Location) -> bytes:
     lines = []
     for mnt in vfs.mounts():
         where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
-        lines.append(f"{mnt.source} {where} {mnt.fs.name} {'ro' if mnt.readonly else 'rw'},relatime 0 0\n")
+        opts = ",".join([_mount_options(mnt), *filter(None, mnt.data.split(","))])
+        lines.append(f"{mnt.source} {where} {mnt.fs.name} {opts} 0 0\n")
     return "".join(lines).encode()
 
 
