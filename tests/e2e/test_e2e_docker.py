@@ -78,9 +78,27 @@ def test_rm_force_kills(dockerd, runtime) -> None:
     assert name not in dockerd.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
 
 
-def test_top_lists_something(dockerd, app) -> None:
-    lines = dockerd.docker("top", app).stdout.splitlines()
-    assert lines[0].split()[:2] == ["UID", "PID"] and len(lines) >= 2
+def test_top_lists_the_containers_processes(dockerd, runtime) -> None:
+    """`docker top` shows host processes (the sandbox's mirrors) with the app processes' command lines."""
+    name = f"top-{runtime}"
+    script = "sleep 1000 & wait"
+    dockerd.docker("run", "-d", "--name", name, f"--runtime={runtime}", "bb", "sh", "-c", script)
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # until the shell has forked its child
+            lines = dockerd.docker("top", name).stdout.splitlines()
+            if any(line.endswith(" sleep 1000") for line in lines) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        header = lines[0].split()
+        assert header[:2] == ["UID", "PID"] and header[-1] == "CMD"
+        rows = {line.split(None, len(header) - 1)[-1]: int(line.split()[1]) for line in lines[1:]}
+        assert set(rows) == {f"sh -c {script}", "sleep 1000"}
+        for cmd, pid in rows.items():  # each row is a live host process carrying that command line
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                assert f.read().replace(b"\0", b" ").decode().strip() == cmd
+    finally:
+        dockerd.docker("rm", "-f", name, check=False)
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,9 @@ def test_ctr_task_ps_and_kill(containerd, rootfs, runtime_binary, runtime: str) 
                 break
             time.sleep(0.05)
         pids = containerd.ctr("task", "ps", cid).stdout.split()
-        assert pids[:2] == ["PID", "INFO"] and len(pids) >= 4
+        assert pids[:2] == ["PID", "INFO"] and len(pids) == 4
+        with open(f"/proc/{pids[2]}/cmdline", "rb") as f:  # a host process carrying the app's command line
+            assert f.read() == b"sleep\x00100\x00"
         assert containerd.ctr("task", "exec", "--exec-id", "e1", cid, "echo", "exec hi").stdout == "exec hi\n"
         containerd.ctr("task", "kill", "--signal", "SIGKILL", cid)
         assert fg.wait(30) == 137
