@@ -178,7 +178,7 @@ def open_namespace(path: str, flag: int, kind: str) -> int:
         raise OCIError(f"{where}: not a namespace file (/proc/PID/ns/{_PROC_NAMES[flag]})") from None
     if actual != flag:
         os.close(fd)
-        raise OCIError(f"{where}: is a {_KINDS.get(actual, hex(actual))} namespace, not a {kind} one")
+        raise OCIError(f"{where}: is of type {_KINDS.get(actual, hex(actual))}, not {kind}")
     return fd
 
 
