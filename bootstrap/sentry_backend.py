@@ -34,6 +34,7 @@ class SentryBackend:
             overlay2=request.overlay2,
             container_id=request.container_id,
             trace=request.trace,
+            network=request.network,
         )
         try:
             self._mount_gofers = mounts.apply(self._sandbox.vfs, self._spec)

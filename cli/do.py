@@ -80,10 +80,17 @@ def do_command(
     sys.stdout.flush()
     overlay2 = getattr(ctx.obj, "overlay2", "root:memory") if ctx.obj is not None else "root:memory"
     trace = pod_init.connect(ctx.obj)
+    network = getattr(ctx.obj, "network", "none") if ctx.obj is not None else "none"
     container_id = f"kvmsandbox-{random.randrange(1_000_000):06d}"  # as runsc do names its container
     try:
         sandbox = Sandbox(
-            platform_name, root, hostname=hostname, overlay2=overlay2, container_id=container_id, trace=trace
+            platform_name,
+            root,
+            hostname=hostname,
+            overlay2=overlay2,
+            container_id=container_id,
+            trace=trace,
+            network=network,
         )
     except (PlatformError, OSError) as e:
         raise click.ClickException(f"cannot start the sandbox: {e}") from None

@@ -51,9 +51,13 @@ class Sandbox:
         overlay2: str = "root:memory",
         container_id: str = "",
         trace: PodInitSession | None = None,
+        network: str = "none",
     ) -> None:
         """overlay2: runsc's flag; "none" writes through the gofer to root_dir, anything else
         gives the root a memory-backed overlay (the host directory is never written).
+
+        network: `--network`; "host" makes AF_INET/AF_INET6 sockets host sockets, anything else
+        gives the in-Sentry loopback-only stack.
 
         trace: the `--pod-init-config` session with its sinks already connected outside the
         Sentry (seccheck.session.pod_init_session); it starts here, before any task exists,
@@ -74,6 +78,7 @@ class Sandbox:
             self.vfs = make_vfs(root_dir, self.gofer, stdio_fds=stdio, overlay=overlay)
             self.kernel = Kernel(self.platform, self.vfs, hostname)
             self.kernel.container_id = container_id
+            self.kernel.network = network
             self.vfs.procfs.kernel = self.kernel
         except BaseException:
             self.platform.close()

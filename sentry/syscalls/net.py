@@ -1,8 +1,11 @@
-"""Socket system calls. AF_UNIX is served by sentry.net.unix; other families are EAFNOSUPPORT.
+"""Socket system calls: AF_UNIX (sentry.net.unix), AF_INET/AF_INET6 by the sandbox's network mode
+(sentry.net.inet's loopback stack for `none`, sentry.net.host's host sockets for `host`); other
+families are EAFNOSUPPORT.
 
 Every pointer, length and flag comes from the app: lengths are bounded
 before anything is copied, addresses are validated by sentry.net.sockaddr,
-and a socket call on a non-socket fd is ENOTSOCK.
+each socket decodes its own family's addresses (sentry.net.socket.Socket), and a socket call on
+a non-socket fd is ENOTSOCK.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from collections.abc import Callable
 
 from sentry.errors import Errno
 from sentry.net import cmsg, sockaddr
+from sentry.net.inet.addr import AF_INET, AF_INET6
+from sentry.net.inet.socket import IPPROTO_TCP, IPPROTO_UDP, InetSocket
+from sentry.net.socket import Socket
 from sentry.net.unix.message import Creds, Received
-from sentry.net.unix.options import get_option, set_option
-from sentry.net.unix.socket import BUFFER, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, UnixSocket, socketpair
+from sentry.net.unix.socket import SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, UnixSocket, socketpair
 from sentry.syscalls.args import s32, u32
 from sentry.syscalls.fsargs import IO_CHUNK, get_file, install_pair
 
@@ -37,9 +42,9 @@ MSG_DONTWAIT, MSG_WAITFORONE = 0x40, 0x10000
 
 
 # --- argument helpers ---------------------------------------------------------------
-def _socket(task, fd: int) -> UnixSocket:
+def _socket(task, fd: int) -> Socket:
     file = get_file(task, fd)
-    if not isinstance(file, UnixSocket):
+    if not isinstance(file, Socket):
         raise Errno(errno.ENOTSOCK)
     return file
 
@@ -68,32 +73,59 @@ def _kind_and_flags(type_: int) -> tuple[int, int]:
     flags = type_ & ~SOCK_TYPE_MASK
     if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
         raise Errno(errno.EINVAL)
-    kind = type_ & SOCK_TYPE_MASK
+    return type_ & SOCK_TYPE_MASK, flags
+
+
+def _unix_kind(kind: int, protocol: int) -> int:
+    if s32(protocol) not in (0, PF_UNIX):
+        raise Errno(errno.EPROTONOSUPPORT)
     if kind == SOCK_RAW:
         kind = SOCK_DGRAM  # Linux treats a raw AF_UNIX socket as a datagram socket
     if kind not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
         raise Errno(errno.ESOCKTNOSUPPORT)
-    return kind, flags
+    return kind
 
 
-def _check_domain(domain: int, protocol: int) -> None:
-    if s32(domain) != sockaddr.AF_UNIX:
-        raise Errno(errno.EAFNOSUPPORT)
-    if s32(protocol) not in (0, PF_UNIX):
+def _inet_kind(kind: int, protocol: int) -> int:
+    """TCP and UDP only: raw sockets (and ICMP, SCTP ...) are refused in every network mode."""
+    protocol = s32(protocol)
+    if kind == SOCK_STREAM and protocol in (0, IPPROTO_TCP):
+        return kind
+    if kind == SOCK_DGRAM and protocol in (0, IPPROTO_UDP):
+        return kind
+    if kind in (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW):
         raise Errno(errno.EPROTONOSUPPORT)
+    raise Errno(errno.ESOCKTNOSUPPORT)
+
+
+def _new_socket(task, domain: int, kind: int, protocol: int, nonblock: int) -> Socket:
+    if domain == sockaddr.AF_UNIX:
+        return UnixSocket(_unix_kind(kind, protocol), nonblock, Creds.of(task))
+    if domain not in (AF_INET, AF_INET6):
+        raise Errno(errno.EAFNOSUPPORT)
+    kind = _inet_kind(kind, protocol)
+    if task.kernel.network == "host":
+        from sentry.net.host import HostSocket
+
+        return HostSocket.create(domain, kind, nonblock)
+    return InetSocket(task.kernel, domain, kind, nonblock, Creds.of(task))
 
 
 # --- creating and naming ------------------------------------------------------------
 def sys_socket(task, domain, type_, protocol) -> int:
-    _check_domain(domain, protocol)
     kind, flags = _kind_and_flags(type_)
-    sock = UnixSocket(kind, flags & SOCK_NONBLOCK, Creds.of(task))
+    sock = _new_socket(task, s32(domain), kind, protocol, flags & SOCK_NONBLOCK)
     return task.fds.install(sock, cloexec=bool(flags & SOCK_CLOEXEC))
 
 
 def sys_socketpair(task, domain, type_, protocol, sv) -> int:
-    _check_domain(domain, protocol)
+    domain = s32(domain)
+    if domain in (AF_INET, AF_INET6):
+        raise Errno(errno.EOPNOTSUPP)
+    if domain != sockaddr.AF_UNIX:
+        raise Errno(errno.EAFNOSUPPORT)
     kind, flags = _kind_and_flags(type_)
+    kind = _unix_kind(kind, protocol)
     a, b = socketpair(kind, flags & SOCK_NONBLOCK, Creds.of(task))
     install_pair(task, a, b, bool(flags & SOCK_CLOEXEC), sv)
     return 0
@@ -101,7 +133,7 @@ def sys_socketpair(task, domain, type_, protocol, sv) -> int:
 
 def sys_bind(task, fd, addr, addrlen) -> int:
     sock = _socket(task, fd)
-    sock.bind(task, sockaddr.decode(_read_addr(task, addr, addrlen)))
+    sock.bind(task, sock.decode_bind_addr(_read_addr(task, addr, addrlen)))
     return 0
 
 
@@ -116,8 +148,8 @@ def sys_connect(task, fd, addr, addrlen) -> int:
     if sockaddr.family_of(raw) == sockaddr.AF_UNSPEC and sock.kind == SOCK_DGRAM:
         sock.disconnect()
         return 0
-    name = sockaddr.decode(raw)
-    if not name:
+    name = sock.decode_addr(raw)
+    if sock.family == sockaddr.AF_UNIX and not name:
         raise Errno(errno.EINVAL)
     sock.connect(task, name)
     return 0
@@ -131,10 +163,9 @@ def sys_accept4(task, fd, addr, addrlen_ptr, flags) -> int:
     if sock.kind == SOCK_DGRAM:
         raise Errno(errno.EOPNOTSUPP)
     server = sock.accept(task, flags & SOCK_NONBLOCK)
-    peer = server.peer
     try:
         # As Linux: a fault writing the address loses the connection rather than leaking an fd.
-        _write_addr(task, addr, addrlen_ptr, sockaddr.encode(peer.name if peer is not None else b""))
+        _write_addr(task, addr, addrlen_ptr, server.accept_address())
     except Errno:
         server.decref()
         raise
@@ -147,13 +178,13 @@ def sys_accept(task, fd, addr, addrlen_ptr) -> int:
 
 def sys_getsockname(task, fd, addr, addrlen_ptr) -> int:
     sock = _socket(task, fd)
-    _write_addr(task, addr, addrlen_ptr, sockaddr.encode(sock.name))
+    _write_addr(task, addr, addrlen_ptr, sock.local_address())
     return 0
 
 
 def sys_getpeername(task, fd, addr, addrlen_ptr) -> int:
     sock = _socket(task, fd)
-    _write_addr(task, addr, addrlen_ptr, sockaddr.encode(sock.peer_name()))
+    _write_addr(task, addr, addrlen_ptr, sock.remote_address())
     return 0
 
 
@@ -167,7 +198,7 @@ def sys_setsockopt(task, fd, level, optname, optval, optlen) -> int:
     n = s32(optlen)
     if n < 0 or n > MAX_OPTLEN:
         raise Errno(errno.EINVAL)
-    set_option(sock, s32(level), s32(optname), task.mm.copy_in(optval, n))
+    sock.set_option(task, s32(level), s32(optname), task.mm.copy_in(optval, n))
     return 0
 
 
@@ -176,7 +207,7 @@ def sys_getsockopt(task, fd, level, optname, optval, optlen_ptr) -> int:
     (room,) = _INT.unpack(task.mm.copy_in(optlen_ptr, 4))
     if room < 0:
         raise Errno(errno.EINVAL)
-    value = get_option(sock, s32(level), s32(optname))
+    value = sock.get_option(task, s32(level), s32(optname))
     task.mm.copy_out(optval, value[:room])
     task.mm.copy_out(optlen_ptr, _INT.pack(min(room, len(value))))
     return 0
@@ -199,11 +230,11 @@ def _recv_flags(flags: int) -> int:
     return flags
 
 
-def _payload_limit(sock: UnixSocket, length: int) -> int:
+def _payload_limit(sock: Socket, length: int) -> int:
     """How many bytes to copy in: a record larger than any queue is EMSGSIZE before copying."""
     if length >= 1 << 63:
         raise Errno(errno.EINVAL)
-    if sock.kind != SOCK_STREAM and length > BUFFER - 32:
+    if sock.kind != SOCK_STREAM and length > sock.max_record:
         raise Errno(errno.EMSGSIZE)
     return min(length, IO_CHUNK)
 
@@ -212,7 +243,7 @@ def sys_sendto(task, fd, buf, length, flags, addr, addrlen) -> int:
     sock = _socket(task, fd)
     flags = _send_flags(flags)
     data = task.mm.copy_in(buf, _payload_limit(sock, length))
-    to = sockaddr.decode(_read_addr(task, addr, addrlen)) if addr and s32(addrlen) else None
+    to = sock.decode_addr(_read_addr(task, addr, addrlen)) if addr and s32(addrlen) else None
     if to == b"":
         raise Errno(errno.EINVAL)
     return sock.send(task, data, flags, to=to)
@@ -227,13 +258,13 @@ def sys_recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr) -> int:
     _release(got)
     task.mm.copy_out(buf, got.data)
     if sock.kind != SOCK_STREAM:
-        _write_addr(task, addr, addrlen_ptr, _sender_addr(got))
+        _write_addr(task, addr, addrlen_ptr, _sender_addr(sock, got))
     return got.size if flags & MSG_TRUNC and sock.kind != SOCK_STREAM else len(got.data)
 
 
-def _sender_addr(got: Received) -> bytes:
+def _sender_addr(sock: Socket, got: Received) -> bytes:
     """recvfrom/recvmsg report an unnamed sender with address length 0 (accept and getsockname use 2)."""
-    return sockaddr.encode(got.sender) if got.sender else b""
+    return sock.encode_addr(got.sender) if got.sender else b""
 
 
 def _release(got: Received) -> None:
@@ -253,7 +284,7 @@ def sys_sendmsg(task, fd, msg, flags) -> int:
     return _sendmsg(task, _socket(task, fd), msg, _send_flags(flags))
 
 
-def _sendmsg(task, sock: UnixSocket, msg: int, flags: int) -> int:
+def _sendmsg(task, sock: Socket, msg: int, flags: int) -> int:
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(task.mm.copy_in(msg, _MSGHDR.size))
     vecs = _iovecs(task, iov, iovlen)
     total = _payload_limit(sock, sum(length for _, length in vecs))
@@ -263,7 +294,7 @@ def _sendmsg(task, sock: UnixSocket, msg: int, flags: int) -> int:
         if take:
             parts.append(task.mm.copy_in(base, take))
             total -= take
-    to = sockaddr.decode(_read_addr(task, name, namelen)) if name and namelen else None
+    to = sock.decode_addr(_read_addr(task, name, namelen)) if name and namelen else None
     if to == b"":
         raise Errno(errno.EINVAL)
     if controllen > cmsg.OPTMEM_MAX:
@@ -276,7 +307,7 @@ def sys_recvmsg(task, fd, msg, flags) -> int:
     return _recvmsg(task, _socket(task, fd), msg, _recv_flags(flags))
 
 
-def _recvmsg(task, sock: UnixSocket, msg: int, flags: int) -> int:
+def _recvmsg(task, sock: Socket, msg: int, flags: int) -> int:
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(task.mm.copy_in(msg, _MSGHDR.size))
     vecs = _iovecs(task, iov, iovlen)
     if s32(namelen) < 0:
@@ -308,7 +339,7 @@ def _recvmsg(task, sock: UnixSocket, msg: int, flags: int) -> int:
             out_flags |= cmsg.MSG_CTRUNC
     if control_out:
         task.mm.copy_out(control, control_out)
-    sender = _sender_addr(got) if sock.kind != SOCK_STREAM else b""
+    sender = _sender_addr(sock, got) if sock.kind != SOCK_STREAM else b""
     written_name = min(s32(namelen), len(sender)) if name else 0
     if written_name:
         task.mm.copy_out(name, sender[:written_name])

@@ -1,4 +1,4 @@
-"""Socket options of AF_UNIX sockets (SOL_SOCKET): what setsockopt stores and getsockopt reports.
+"""SOL_SOCKET options of in-Sentry sockets (AF_UNIX, loopback AF_INET/6): what setsockopt keeps.
 
 SO_PASSCRED and the timeouts change behaviour; buffer sizes and the like are
 remembered and reported (Linux doubles SO_SNDBUF/SO_RCVBUF values) but do
@@ -13,7 +13,6 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
-from sentry.net.sockaddr import AF_UNIX
 
 if TYPE_CHECKING:
     from sentry.net.unix.socket import UnixSocket
@@ -52,7 +51,7 @@ def _int(value: bytes) -> int:
     return _INT.unpack_from(value)[0]
 
 
-def _timeout(value: bytes) -> float | None:
+def parse_timeout(value: bytes) -> float | None:
     if len(value) < _TIMEVAL.size:
         raise Errno(errno.EINVAL)
     sec, usec = _TIMEVAL.unpack_from(value)
@@ -63,7 +62,7 @@ def _timeout(value: bytes) -> float | None:
     return sec + usec / 1e6
 
 
-def _timeval(seconds: float | None) -> bytes:
+def timeval(seconds: float | None) -> bytes:
     if seconds is None:
         return _TIMEVAL.pack(0, 0)
     sec = int(seconds)
@@ -81,9 +80,9 @@ def set_option(sock: UnixSocket, level: int, name: int, value: bytes) -> None:
     elif name in (SO_RCVBUF, SO_RCVBUFFORCE):
         opts.rcvbuf = max(MIN_RCVBUF, min(max(_int(value), 0), MAX_BUFFER) * 2)
     elif name == SO_RCVTIMEO:
-        opts.rcvtimeo = _timeout(value)
+        opts.rcvtimeo = parse_timeout(value)
     elif name == SO_SNDTIMEO:
-        opts.sndtimeo = _timeout(value)
+        opts.sndtimeo = parse_timeout(value)
     elif name == SO_RCVLOWAT:
         opts.rcvlowat = max(1, _int(value))
     elif name == SO_LINGER:
@@ -103,8 +102,8 @@ def get_option(sock: UnixSocket, level: int, name: int) -> bytes:
     opts = sock.options
     simple = {
         SO_TYPE: sock.kind,
-        SO_DOMAIN: AF_UNIX,
-        SO_PROTOCOL: 0,
+        SO_DOMAIN: sock.family,
+        SO_PROTOCOL: sock.protocol,
         SO_PASSCRED: int(opts.passcred),
         SO_SNDBUF: opts.sndbuf,
         SO_RCVBUF: opts.rcvbuf,
@@ -121,9 +120,9 @@ def get_option(sock: UnixSocket, level: int, name: int) -> bytes:
         cred = sock.peercred
         return _UCRED.pack(cred.pid, cred.uid, cred.gid)
     if name == SO_RCVTIMEO:
-        return _timeval(opts.rcvtimeo)
+        return timeval(opts.rcvtimeo)
     if name == SO_SNDTIMEO:
-        return _timeval(opts.sndtimeo)
+        return timeval(opts.sndtimeo)
     if name == SO_LINGER:
         return _LINGER.pack(*opts.linger)
     if name in _PLAIN:

@@ -3,7 +3,7 @@
 Everything happens inside the Sentry: a connection is two UnixSocket objects
 pointing at each other, a send appends a Message to the receiver's queue and
 notifies it, a receive takes from its own queue and notifies whoever waits
-for room. All socket state is guarded by one lock (`_LOCK`): operations are
+for room. All socket state is guarded by one lock (`LOCK`): operations are
 short and never block while holding it, and it rules out lock-order
 deadlocks between the two ends of a connection. Readiness follows Linux's
 unix_poll/unix_dgram_poll, so poll, select and epoll work on sockets as on
@@ -20,11 +20,14 @@ import struct
 import threading
 
 from sentry.errors import Errno
+from sentry.net import sockaddr
+from sentry.net.inet import ifaces
 from sentry.net.sockaddr import is_abstract
+from sentry.net.socket import Socket
 from sentry.net.sockfs import socket_location
 from sentry.net.unix import names
 from sentry.net.unix.message import NO_CREDS, Creds, Message, Received
-from sentry.net.unix.options import Options
+from sentry.net.unix.options import Options, get_option, set_option
 from sentry.net.wait import wait_on
 from sentry.vfs.file import FileDescription
 from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLOUT, WaitQueue
@@ -41,10 +44,18 @@ MAX_DGRAM_QLEN = 512
 SOMAXCONN = 4096
 FIONREAD = 0x541B
 
-_LOCK = threading.RLock()
+# Guards every in-Sentry socket's state (the loopback inet sockets share it: they are UnixSockets too).
+LOCK = threading.RLock()
 
 
-class UnixSocket(FileDescription):
+class UnixSocket(Socket):
+    family = sockaddr.AF_UNIX
+    protocol = 0
+    max_record = BUFFER - 32
+    # What recv and send say on a connection-oriented socket that never connected.
+    UNCONNECTED_RECV = errno.EINVAL
+    UNCONNECTED_SEND = errno.ENOTCONN
+
     def __init__(self, kind: int, flags: int, creds: Creds) -> None:
         super().__init__(socket_location(), os.O_RDWR | flags)
         self.kind = kind
@@ -66,8 +77,30 @@ class UnixSocket(FileDescription):
         self.embryo = False  # a connection waiting in a listener's backlog
 
     # --- names -----------------------------------------------------------------------
+    def decode_addr(self, raw: bytes) -> bytes:
+        return sockaddr.decode(raw)
+
+    def encode_addr(self, name: bytes) -> bytes:
+        return sockaddr.encode(name)
+
+    def local_address(self) -> bytes:
+        return sockaddr.encode(self.name)
+
+    def remote_address(self) -> bytes:
+        return sockaddr.encode(self.peer_name())
+
+    def accept_address(self) -> bytes:
+        peer = self.peer
+        return sockaddr.encode(peer.name if peer is not None else b"")
+
+    def set_option(self, task, level: int, name: int, value: bytes) -> None:
+        set_option(self, level, name, value)
+
+    def get_option(self, task, level: int, name: int) -> bytes:
+        return get_option(self, level, name)
+
     def bind(self, task, name: bytes) -> None:
-        with _LOCK:
+        with LOCK:
             bound = bool(self.name)
         if bound:
             # Linux makes a path's inode before looking at the socket: an existing path wins.
@@ -80,7 +113,7 @@ class UnixSocket(FileDescription):
             binding = names.bind_abstract(task.kernel, name, self)
         else:
             binding = names.bind_path(task, name, self)
-        with _LOCK:
+        with LOCK:
             if self.name or self.released:
                 binding.unbind()
                 raise Errno(errno.EINVAL)
@@ -92,7 +125,7 @@ class UnixSocket(FileDescription):
             self.bind(task, b"")
 
     def peer_name(self) -> bytes:
-        with _LOCK:
+        with LOCK:
             peer = self.peer
             if peer is None or (
                 self.kind in CONNECTION_ORIENTED and self.shut == RCV_SHUTDOWN | SEND_SHUTDOWN
@@ -102,7 +135,7 @@ class UnixSocket(FileDescription):
 
     # --- connections -----------------------------------------------------------------
     def listen(self, backlog: int) -> None:
-        with _LOCK:
+        with LOCK:
             if self.kind not in CONNECTION_ORIENTED:
                 raise Errno(errno.EOPNOTSUPP)
             if self.connected or not self.name:
@@ -121,10 +154,10 @@ class UnixSocket(FileDescription):
         if self.kind == SOCK_DGRAM:
             self._connect_dgram(target)
         else:
-            self._connect_stream(task, target)
+            self._connect_stream(task, target, target.name)
 
     def _connect_dgram(self, target: UnixSocket) -> None:
-        with _LOCK:
+        with LOCK:
             if target.released:
                 raise Errno(errno.ECONNREFUSED)
             self.peer = target
@@ -133,16 +166,21 @@ class UnixSocket(FileDescription):
 
     def disconnect(self) -> None:
         """connect(AF_UNSPEC): a datagram socket forgets its default peer."""
-        with _LOCK:
+        with LOCK:
             if self.kind == SOCK_DGRAM:
                 self.peer = None
 
-    def _connect_stream(self, task, target: UnixSocket) -> None:
+    def _spawn(self) -> UnixSocket:
+        """A listener's new server-side socket for one connection."""
+        return UnixSocket(self.kind, 0, self.creds)
+
+    def _connect_stream(self, task, target: UnixSocket, server_name) -> None:
+        """Queue a connection at the listening target; its server end is named server_name."""
         creds = Creds.of(task)
         self._autobind(task)
 
         def attempt() -> bool | None:
-            with _LOCK:
+            with LOCK:
                 if self.connected:
                     raise Errno(errno.EISCONN)
                 if self.backlog is not None:
@@ -153,8 +191,8 @@ class UnixSocket(FileDescription):
                     if self.nonblocking:
                         raise Errno(errno.EAGAIN)
                     return None
-                server = UnixSocket(self.kind, 0, target.creds)
-                server.name = target.name
+                server = target._spawn()
+                server.name = server_name
                 server.options.passcred = target.options.passcred
                 server.peer, self.peer = self, server
                 server.peercred, self.peercred = creds, target.creds
@@ -169,7 +207,7 @@ class UnixSocket(FileDescription):
 
     def accept(self, task, flags: int) -> UnixSocket:
         def attempt() -> UnixSocket | None:
-            with _LOCK:
+            with LOCK:
                 if self.backlog is None:
                     raise Errno(errno.EINVAL)
                 if self.backlog:
@@ -189,7 +227,7 @@ class UnixSocket(FileDescription):
         if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
             raise Errno(errno.EINVAL)
         mine = {SHUT_RD: RCV_SHUTDOWN, SHUT_WR: SEND_SHUTDOWN, SHUT_RDWR: RCV_SHUTDOWN | SEND_SHUTDOWN}[how]
-        with _LOCK:
+        with LOCK:
             peer = self.peer
             self.shut |= mine
             if peer is not None and self.kind in CONNECTION_ORIENTED:
@@ -247,10 +285,10 @@ class UnixSocket(FileDescription):
 
         def attempt() -> int | None:
             nonlocal done
-            with _LOCK:
+            with LOCK:
                 peer = self.peer
                 if peer is None or not self.connected:
-                    raise Errno(errno.ENOTCONN)
+                    raise Errno(self.UNCONNECTED_SEND)
                 if self.shut & SEND_SHUTDOWN:
                     raise Errno(errno.EPIPE)
                 space = BUFFER - peer.queued
@@ -291,7 +329,7 @@ class UnixSocket(FileDescription):
     ) -> int:
         if len(data) > BUFFER - 32:
             raise Errno(errno.EMSGSIZE)
-        with _LOCK:
+        with LOCK:
             if self.shut & SEND_SHUTDOWN:
                 raise Errno(errno.EPIPE)
             target = self.peer
@@ -309,7 +347,7 @@ class UnixSocket(FileDescription):
         nonblocking = self.nonblocking or flags & MSG_DONTWAIT
 
         def attempt() -> int | None:
-            with _LOCK:
+            with LOCK:
                 if target.released:
                     if self.peer is target:
                         self.peer = None
@@ -337,7 +375,7 @@ class UnixSocket(FileDescription):
         got: list[Received] = []
 
         def attempt() -> Received | None:
-            with _LOCK:
+            with LOCK:
                 if self.backlog is not None:
                     raise Errno(errno.EINVAL)
                 # A pending error comes after queued bytes on a stream, before queued records (Linux).
@@ -354,7 +392,7 @@ class UnixSocket(FileDescription):
                 eof = not self.queue and self.shut & RCV_SHUTDOWN
                 if self.kind in CONNECTION_ORIENTED and not self.connected:
                     # Linux: a stream socket that never connected is EINVAL, a seqpacket one ENOTCONN.
-                    raise Errno(errno.EINVAL if self.kind == SOCK_STREAM else errno.ENOTCONN)
+                    raise Errno(self.UNCONNECTED_RECV if self.kind == SOCK_STREAM else errno.ENOTCONN)
             if part is not None:
                 self._after_take(part)
                 got.append(part)
@@ -448,7 +486,7 @@ class UnixSocket(FileDescription):
         return self.send(task, data, 0)
 
     def readiness(self, mask: int) -> int:
-        with _LOCK:
+        with LOCK:
             ready = 0
             if self.error:
                 ready |= POLLERR
@@ -474,15 +512,17 @@ class UnixSocket(FileDescription):
         return ready & (mask | POLLHUP | POLLERR)
 
     def ioctl(self, task, cmd: int, arg: int) -> int:
+        if ifaces.handles(cmd):
+            return ifaces.ioctl(task, cmd, arg)  # Linux answers interface queries on any socket
         if cmd != FIONREAD:
             raise Errno(errno.ENOTTY)
-        with _LOCK:
+        with LOCK:
             n = self.queued if self.kind == SOCK_STREAM else len(self.queue[0].data) if self.queue else 0
         task.mm.copy_out(arg, struct.pack("<i", min(n, 0x7FFFFFFF)))
         return 0
 
     def release(self) -> None:
-        with _LOCK:
+        with LOCK:
             peer, self.peer = self.peer, None
             pending = list(self.backlog or ())
             self.backlog = None
