@@ -1,0 +1,131 @@
+"""AF_INET/AF_INET6 in the sandbox: the loopback stack (`--network=none`) and host sockets (`--network=host`).
+
+Debian's python3 in the root of tests/debian_root.py runs the scripts in
+./scripts. Only loopback addresses are ever used; ports are ephemeral.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sandbox_fixtures import REPO
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+BEHAVIOUR = SCRIPTS / "inet_behaviour.py"
+
+
+def test_loopback_echo_udp_names(debian_do):
+    r = debian_do(["/usr/bin/python3", "-u", "-c", (SCRIPTS / "inet_echo.py").read_text()])
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    assert r.stdout.decode().splitlines() == [
+        "AF_INET 127.0.0.1 served 3, exit codes [0, 0, 0]",
+        "AF_INET6 ::1 served 3, exit codes [0, 0, 0]",
+        "udp PING True",
+        "localhost is ['127.0.0.1', '::1']",
+        "SIOCGIFCONF needs 40 bytes; lo is index 1",
+        "off-sandbox connect ENETUNREACH",
+    ]
+
+
+def test_loopback_outcomes_match_linux(debian_do):
+    """Binds, connects, refusals, readiness and options, line by line as the host's Linux answers them."""
+    native = subprocess.run([sys.executable, str(BEHAVIOUR)], capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0, native.stderr
+    r = debian_do(["/usr/bin/python3", "-u", "-c", BEHAVIOUR.read_text()])
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    assert r.stdout.decode().splitlines() == native.stdout.splitlines()
+
+
+def _host_network_do(platform_name: str, root: str, script: str, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "cli.main", "--network=host", "do", f"--platform={platform_name}"]
+    cmd += [f"--root-dir={root}", "--", "/usr/bin/python3", "-u", "-c", script, *args]
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    env["HOME"] = os.environ.get("HOME", "/root")
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env)
+
+
+SANDBOXED_SERVER = """
+import socket, sys
+family = socket.AF_INET6 if sys.argv[1] == "::1" else socket.AF_INET
+srv = socket.socket(family, socket.SOCK_STREAM)
+srv.bind((sys.argv[1], 0))
+srv.listen()
+print(srv.getsockname()[1], flush=True)
+conn, peer = srv.accept()
+data = b""
+while chunk := conn.recv(7):
+    data += chunk
+conn.sendall(data.upper())
+conn.close()
+print("served", len(data), peer[0])
+"""
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_host_network_server_reached_from_host(platform_name, debian_root, host):
+    proc = _host_network_do(platform_name, debian_root, SANDBOXED_SERVER, host)
+    try:
+        port = int(proc.stdout.readline())
+        family = socket.AF_INET6 if host == "::1" else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as c:
+            c.settimeout(60)
+            c.connect((host, port))
+            c.sendall(b"through the host's loopback " * 1000)
+            c.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := c.recv(65536):
+                reply += chunk
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert reply == b"THROUGH THE HOST'S LOOPBACK " * 1000
+    assert out.decode().split() == ["served", str(28 * 1000), host]
+
+
+SANDBOXED_CLIENT = """
+import select, socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.setblocking(False)
+c.send(b"ping")
+select.select([c], [], [])
+print(c.recv(100).decode(), c.getpeername()[1] == int(sys.argv[1]))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"datagram", ("127.0.0.1", int(sys.argv[2])))
+print(u.recvfrom(100)[0].decode())
+"""
+
+
+def test_host_network_client_reaches_host_server(platform_name, debian_root):
+    srv = socket.create_server(("127.0.0.1", 0))
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(120)
+    srv.settimeout(120)
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(conn.recv(100).upper())
+        data, sender = udp.recvfrom(100)
+        udp.sendto(data.upper(), sender)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    ports = (str(srv.getsockname()[1]), str(udp.getsockname()[1]))
+    proc = _host_network_do(platform_name, debian_root, SANDBOXED_CLIENT, *ports)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        srv.close()
+        udp.close()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert out.decode().splitlines() == ["PING True", "DATAGRAM"]
