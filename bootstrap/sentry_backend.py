@@ -55,6 +55,7 @@ class SentryBackend:
                 terminal=process.terminal,
                 rlimits=_rlimits(process),
                 oom_score_adj=process.oom_score_adj or 0,
+                no_new_privs=process.no_new_privileges,
             )
         except Errno as e:
             # Exit codes as a shell gives them for a command it cannot run.
@@ -77,6 +78,7 @@ class SentryBackend:
                 tuple(stdio),
                 rlimits=_rlimits(process),
                 oom_score_adj=process.oom_score_adj or 0,
+                no_new_privs=process.no_new_privileges,
             )
         except Errno as e:
             raise OCIError(f"exec {process.args[0]!r}: {os.strerror(e.code)}") from None

@@ -26,10 +26,13 @@ log = logging.getLogger(__name__)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _set_limits(task: Task, rlimits: Mapping[int, tuple[int, int]] | None, oom_score_adj: int) -> None:
+def _set_process_settings(
+    task: Task, rlimits: Mapping[int, tuple[int, int]] | None, oom_score_adj: int, no_new_privs: bool
+) -> None:
     for resource, (soft, hard) in (rlimits or {}).items():
         task.tg.set_rlimit(resource, soft, hard)
     task.tg.oom_score_adj = task.tg.oom_score_adj_min = oom_score_adj
+    task.tg.no_new_privs = int(no_new_privs)
 
 
 def exit_code(status: int) -> int:
@@ -94,17 +97,19 @@ class Sandbox:
         terminal: bool = False,
         rlimits: Mapping[int, tuple[int, int]] | None = None,
         oom_score_adj: int = 0,
+        no_new_privs: bool = False,
     ) -> None:
         """Create pid 1 in `cwd` and exec argv[0] (PATH is searched if it has no '/'); Errno on failure.
 
         `terminal` (the OCI process's) is only reported, in the container/start trace point.
         `rlimits` ({RLIMIT_*: (soft, hard)}) replace the defaults; `oom_score_adj` is set as by a
-        privileged writer, so it is also the floor for unprivileged changes.
+        privileged writer, so it is also the floor for unprivileged changes; `no_new_privs` is set
+        before the exec, as PR_SET_NO_NEW_PRIVS would be.
         """
         fds = FDTable.from_host_stdio(self.vfs, self.stdio)
         fs = initial_fs_context(self.vfs)
         task = self.kernel.create_init(fds, fs, creds or Credentials())
-        _set_limits(task, rlimits, oom_score_adj)
+        _set_process_settings(task, rlimits, oom_score_adj, no_new_privs)
         env = self._exec(task, argv, env, cwd)
         hooks.container_start(
             task, container_id=self.kernel.container_id, cwd=cwd, args=argv, env=env, terminal=terminal
@@ -120,16 +125,17 @@ class Sandbox:
         stdio: tuple[int, ...] | None = None,
         rlimits: Mapping[int, tuple[int, int]] | None = None,
         oom_score_adj: int = 0,
+        no_new_privs: bool = False,
     ) -> int:
         """Start another process in the running sandbox (an OCI exec); its pid, for wait_pid.
 
         `stdio`: host fds for its 0, 1, 2 (default: the sandbox's); each must be one the VFS
-        wraps (vfs.host_stdio), others are left closed. `rlimits`, `oom_score_adj`: as for start.
+        wraps (vfs.host_stdio), others are left closed. The rest: as for start.
         """
         fds = FDTable.from_host_stdio(self.vfs, stdio or self.stdio)
         fs = initial_fs_context(self.vfs)
         task = self.kernel.create_process(fds, fs, creds or Credentials())
-        _set_limits(task, rlimits, oom_score_adj)
+        _set_process_settings(task, rlimits, oom_score_adj, no_new_privs)
         try:
             self._exec(task, argv, env, cwd)
             task.start()

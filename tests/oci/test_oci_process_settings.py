@@ -96,3 +96,21 @@ def test_ambient_capabilities_reach_a_non_root_app(platform_name, tmp_path) -> N
         "CapBnd": nbs | kill | 1,
         "CapAmb": nbs,
     }
+
+
+@pytest.mark.parametrize(("no_new_privileges", "permitted"), [(False, 0b100001), (True, 0b100000)])
+def test_no_new_privileges_keeps_roots_exec_within_its_permitted_set(
+    platform_name, tmp_path, no_new_privileges: bool, permitted: int
+) -> None:
+    caps = {"bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
+    r = _run(
+        platform_name,
+        tmp_path,
+        "grep -E 'CapPrm|NoNewPrivs' /proc/self/status",
+        capabilities=caps,
+        noNewPrivileges=no_new_privileges,
+    )
+    assert r.returncode == 0, r.stderr
+    status = dict(line.split(":\t") for line in r.stdout.splitlines())
+    # Root's exec gains the bounding set (as under runc) unless no_new_privs forbids gaining anything.
+    assert (int(status["CapPrm"], 16), status["NoNewPrivs"]) == (permitted, str(int(no_new_privileges)))

@@ -420,7 +420,7 @@ def status(tg) -> bytes:
         f"Groups:\t{' '.join(map(str, c.groups))}\n"
         f"Threads:\t{len(tg.tasks())}\nCapInh:\t{c.cap_inheritable:016x}\nCapPrm:\t{c.cap_permitted:016x}\n"
         f"CapEff:\t{c.cap_effective:016x}\nCapBnd:\t{c.cap_bounding:016x}\nCapAmb:\t{c.cap_ambient:016x}\n"
-        f"Seccomp:\t0\nCpus_allowed_list:\t{proc_text.cpu_list()}\nMems_allowed_list:\t0\n"
+        f"NoNewPrivs:\t{tg.no_new_privs}\nSeccomp:\t0\nCpus_allowed_list:\t{proc_text.cpu_list()}\nMems_allowed_list:\t0\n"
     ).encode()
 
 
