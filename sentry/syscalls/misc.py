@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sentry.errors import Errno
 from sentry.kernel import creds as capdefs
 from sentry.kernel.kernel import UTS_RELEASE, UTS_VERSION
-from sentry.kernel.threadgroup import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE
+from sentry.kernel.threadgroup import NR_OPEN, RLIMIT_NOFILE
 from sentry.syscalls.args import s32
 
 if TYPE_CHECKING:
@@ -198,16 +198,20 @@ def _rlimit_target(task: Task, pid: int) -> ThreadGroup:
     target = task.kernel.task_by_tid(pid)
     if target is None:
         raise Errno(errno.ESRCH)
+    # Another process's limits: only with all its uids and gids being ours, or CAP_SYS_RESOURCE.
+    c, t = task.creds, target.creds
+    same = {t.ruid, t.euid, t.suid} == {c.ruid} and {t.rgid, t.egid, t.sgid} == {c.rgid}
+    if target.tg is not task.tg and not same and not c.has_cap(capdefs.CAP_SYS_RESOURCE):
+        raise Errno(errno.EPERM)
     return target.tg
 
 
 def _apply(task: Task, tg: ThreadGroup, resource: int, soft: int, hard: int) -> None:
-    old_soft, old_hard = tg.rlimits[resource]
     if soft > hard:
         raise Errno(errno.EINVAL)
-    if hard > old_hard and not task.creds.has_cap(capdefs.CAP_SYS_RESOURCE):
+    if resource == RLIMIT_NOFILE and hard > NR_OPEN:  # RLIM_INFINITY too, as in Linux
         raise Errno(errno.EPERM)
-    if resource == RLIMIT_NOFILE and hard > NR_OPEN and hard != RLIM_INFINITY:
+    if hard > tg.rlimits[resource][1] and not task.creds.has_cap(capdefs.CAP_SYS_RESOURCE):
         raise Errno(errno.EPERM)
     tg.set_rlimit(resource, soft, hard)
 
