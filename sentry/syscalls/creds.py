@@ -201,6 +201,8 @@ def sys_capset(task: Task, hdr: int, data: int) -> int:
         raise Errno(errno.EPERM)
     if inh & ~(c.cap_inheritable | c.cap_permitted) and not c.has_cap(CAP_SETPCAP):
         raise Errno(errno.EPERM)
+    if inh & ~(c.cap_inheritable | c.cap_bounding):  # even CAP_SETPCAP adds none outside the bounding set
+        raise Errno(errno.EPERM)
     task.creds = c.replace(
         cap_effective=eff & ALL_CAPS, cap_permitted=perm & ALL_CAPS, cap_inheritable=inh & ALL_CAPS
     ).with_ambient(c.cap_ambient)

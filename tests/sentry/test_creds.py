@@ -51,6 +51,8 @@ def test_ambient_set_and_prctl_follow_linux(sandbox_run, program):
         "raise_nbs=0",
         "bset_drop_chown=0",
         "bset_read_chown=0",
+        "capset_inh_chown_outside_bset=EPERM",
+        "capset_inh_fowner=0",
         "setresuid=0",
         "is_set_nbs=0",  # leaving uid 0 altogether clears the ambient set
         "bset_drop_kill=EPERM",  # and every other capability

@@ -35,12 +35,15 @@ static void show(const char *what, long r) {
 
 static long amb(int op, long cap) { return prctl(PR_CAP_AMBIENT, op, cap, 0, 0); }
 
-static int drop_inheritable(int cap) {
+static int set_inheritable(int cap, int on) {
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[2];
     if (syscall(SYS_capget, &h, d))
         return -1;
-    d[cap / 32].inheritable &= ~(1u << (cap % 32));
+    if (on)
+        d[cap / 32].inheritable |= 1u << (cap % 32);
+    else
+        d[cap / 32].inheritable &= ~(1u << (cap % 32));
     return syscall(SYS_capset, &h, d);
 }
 
@@ -55,11 +58,13 @@ static void prctl_checks(void) {
     show("clear_extra_arg", prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 1, 0, 0));
     show("lower_nbs", amb(PR_CAP_AMBIENT_LOWER, CAP_NET_BIND_SERVICE));
     show("is_set_nbs", amb(PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE));
-    show("capset_drop_inh_kill", drop_inheritable(CAP_KILL));
+    show("capset_drop_inh_kill", set_inheritable(CAP_KILL, 0));
     show("is_set_kill", amb(PR_CAP_AMBIENT_IS_SET, CAP_KILL));
     show("raise_nbs", amb(PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE));
     show("bset_drop_chown", prctl(PR_CAPBSET_DROP, CAP_CHOWN, 0, 0, 0));
     show("bset_read_chown", prctl(PR_CAPBSET_READ, CAP_CHOWN, 0, 0, 0));
+    show("capset_inh_chown_outside_bset", set_inheritable(CAP_CHOWN, 1));
+    show("capset_inh_fowner", set_inheritable(CAP_FOWNER, 1));
     show("setresuid", syscall(SYS_setresuid, 1000, 1000, 1000));
     show("is_set_nbs", amb(PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE));
     show("bset_drop_kill", prctl(PR_CAPBSET_DROP, CAP_KILL, 0, 0, 0));
