@@ -41,7 +41,7 @@ from sentry.net.unix import options as sol
 from sentry.net.unix.message import Creds, Received
 from sentry.vfs.file import FileDescription
 from sentry.vfs.hostfd import HostFd
-from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, Waiter
+from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, Waiter
 
 T = TypeVar("T")
 SOCK_STREAM, SOCK_DGRAM = 1, 2
@@ -69,6 +69,8 @@ IFREQ_IOCTLS = (
 )  # fmt: skip
 MAX_IFCONF = 64 * ifaces.IFREQ_SIZE
 SOMAXCONN = 4096
+POLLRDHUP = 0x2000
+PASSED_EVENTS = POLLIN | POLLPRI | POLLOUT | POLLRDHUP
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -146,7 +148,7 @@ class HostSocket(Socket):
                 waiter.close()
 
     def watch(self, waiter: Waiter, mask: int) -> None:
-        waiter.watch_host_fd(self._poll_fd, mask & (POLLIN | POLLOUT))
+        waiter.watch_host_fd(self._poll_fd, mask & PASSED_EVENTS)
 
     def unwatch(self, waiter: Waiter) -> None:
         """Host fds are only watched for the waiter's own lifetime."""
@@ -154,7 +156,7 @@ class HostSocket(Socket):
     def readiness(self, mask: int) -> int:
         try:
             with self.host_fd.use():
-                return self._ready(mask & (POLLIN | POLLOUT)) & (mask | POLLHUP | POLLERR)
+                return self._ready(mask & PASSED_EVENTS) & (mask | POLLHUP | POLLERR)
         except Errno:
             return POLLNVAL
 
@@ -206,13 +208,21 @@ class HostSocket(Socket):
             s.listen(min(max(backlog, 0), SOMAXCONN))
 
     def connect(self, task, name: tuple) -> None:
-        with self._sock() as s:
-            code = s.connect_ex(name)
+        code = self._host_connect(name)
         if code == 0:
             return
         if code != errno.EINPROGRESS or self.nonblocking:
             raise Errno(code)
         self._blocking(task, POLLOUT, self._connect_outcome, False, self.sndtimeo)
+        # The host reports a finished non-blocking connect once more, with 0; a blocking
+        # connect already said so, so take that report here (the app's next one is EISCONN).
+        self._host_connect(name)
+
+    def _host_connect(self, name: tuple) -> int:
+        """libc's connect, not Python's (which turns a second connect's EISCONN into success): errno or 0."""
+        raw = ctypes.create_string_buffer(self.encode_addr(name))
+        with self.host_fd.use() as fd:
+            return 0 if _LIBC.connect(fd, raw, len(raw) - 1) == 0 else ctypes.get_errno()
 
     def _connect_outcome(self) -> bool:
         with self._sock() as s:
@@ -328,9 +338,12 @@ class HostSocket(Socket):
             return s.getsockopt(level, name, MAX_OPTION)
 
     def _allowed(self, level: int, name: int, socket_names: tuple[int, ...]) -> bool:
+        """Whether the host sees this option; a level no TCP/UDP socket has is EOPNOTSUPP (Linux)."""
         if level == sol.SOL_SOCKET:
             return name in socket_names
-        return name in PROTOCOL_GET.get(level, ())
+        if level not in PROTOCOL_GET:
+            raise Errno(errno.EOPNOTSUPP)
+        return name in PROTOCOL_GET[level]
 
     def ioctl(self, task, cmd: int, arg: int) -> int:
         if cmd in (FIONREAD, SIOCOUTQ):

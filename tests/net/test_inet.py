@@ -129,3 +129,16 @@ def test_host_network_client_reaches_host_server(platform_name, debian_root):
         udp.close()
     assert proc.returncode == 0, err.decode()[-3000:]
     assert out.decode().splitlines() == ["PING True", "DATAGRAM"]
+
+
+def test_host_network_outcomes_match_linux(platform_name, debian_root):
+    """The same behaviour script over host sockets: the passthrough keeps every outcome the host gives."""
+    native = subprocess.run([sys.executable, str(BEHAVIOUR)], capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0, native.stderr
+    proc = _host_network_do(platform_name, debian_root, BEHAVIOUR.read_text())
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert out.decode().splitlines() == native.stdout.splitlines()
