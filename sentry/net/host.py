@@ -321,7 +321,7 @@ class HostSocket(Socket):
             else:
                 self.sndtimeo = seconds
             return
-        if not self._allowed(level, name, SOCKET_SET) or (level, name) in (
+        if not self._allowed(level, name, SOCKET_SET, errno.ENOPROTOOPT) or (level, name) in (
             (inet_options.SOL_IP, IP_MTU),
             (inet_options.SOL_TCP, TCP_INFO),
         ):
@@ -332,17 +332,17 @@ class HostSocket(Socket):
     def get_option(self, task, level: int, name: int) -> bytes:
         if level == sol.SOL_SOCKET and name in (sol.SO_RCVTIMEO, sol.SO_SNDTIMEO):
             return sol.timeval(self.rcvtimeo if name == sol.SO_RCVTIMEO else self.sndtimeo)
-        if not self._allowed(level, name, SOCKET_GET):
+        if not self._allowed(level, name, SOCKET_GET, errno.EOPNOTSUPP):
             raise Errno(errno.ENOPROTOOPT)
         with self._sock() as s:
             return s.getsockopt(level, name, MAX_OPTION)
 
-    def _allowed(self, level: int, name: int, socket_names: tuple[int, ...]) -> bool:
-        """Whether the host sees this option; a level no TCP/UDP socket has is EOPNOTSUPP (Linux)."""
+    def _allowed(self, level: int, name: int, socket_names: tuple[int, ...], wrong_level: int) -> bool:
+        """Whether the host sees this option; a level no TCP/UDP socket has is Linux's wrong_level."""
         if level == sol.SOL_SOCKET:
             return name in socket_names
         if level not in PROTOCOL_GET:
-            raise Errno(errno.EOPNOTSUPP)
+            raise Errno(wrong_level)
         return name in PROTOCOL_GET[level]
 
     def ioctl(self, task, cmd: int, arg: int) -> int:

@@ -68,10 +68,11 @@ def _level_ok(sock: InetSocket, level: int) -> bool:
     return level == SOL_IP
 
 
-def _check(sock: InetSocket, level: int, name: int) -> None:
-    """Linux: a level the socket does not have is EOPNOTSUPP, an unknown name at its level ENOPROTOOPT."""
+def _check(sock: InetSocket, level: int, name: int, wrong_level: int) -> None:
+    """Linux: a level the socket does not have is ENOPROTOOPT to set and EOPNOTSUPP to get (ip_setsockopt,
+    ip_getsockopt); an unknown name at its level ENOPROTOOPT."""
     if not _level_ok(sock, level):
-        raise Errno(errno.EOPNOTSUPP)
+        raise Errno(wrong_level)
     if name not in DEFAULTS[level]:
         raise Errno(errno.ENOPROTOOPT)
 
@@ -80,7 +81,7 @@ def set_option(sock: InetSocket, level: int, name: int, value: bytes) -> None:
     if level == sol_socket.SOL_SOCKET:
         sol_socket.set_option(sock, level, name, value)
         return
-    _check(sock, level, name)
+    _check(sock, level, name, errno.ENOPROTOOPT)
     # Linux takes a single byte for some IP options; an int for the rest.
     if len(value) < 1 or (len(value) < _INT.size and level != SOL_IP):
         raise Errno(errno.EINVAL)
@@ -97,7 +98,7 @@ def get_option(sock: InetSocket, level: int, name: int) -> bytes:
         return sol_socket.get_option(sock, level, name)
     if level == SOL_TCP and name == TCP_INFO and sock.kind == 1:
         return _tcp_info(sock)
-    _check(sock, level, name)
+    _check(sock, level, name, errno.EOPNOTSUPP)
     if level == SOL_IPV6 and name == IPV6_V6ONLY:
         return _INT.pack(int(sock.v6only))
     value = sock.inet_options.get((level, name), DEFAULTS[level][name])

@@ -348,3 +348,6 @@ def tcp_states():
 
 
 outcome("TCP_INFO state", tcp_states)
+outcome("set TCP option on udp", lambda: sock(kind=D).setsockopt(TCP, socket.TCP_NODELAY, 1))
+outcome("set IPV6_V6ONLY on v4", lambda: sock().setsockopt(IP6, socket.IPV6_V6ONLY, 1))
+outcome("set unknown level", lambda: sock().setsockopt(1234, 1, 1))
