@@ -20,7 +20,7 @@ import subprocess
 from typing import Any
 
 from bootstrap import devices, protected_paths
-from bootstrap.spec import Mount, Spec
+from bootstrap.spec import PROPAGATIONS, Mount, Spec
 
 log = logging.getLogger("kvmsandbox.sandbox")
 
@@ -61,7 +61,17 @@ def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
     protected_paths.apply(vfs, spec.linux)
     if spec.root.readonly:
         vfs.root.mount.readonly = True
+    if spec.linux.rootfs_propagation:
+        _set_propagation(vfs, vfs.root.mount, spec.linux.rootfs_propagation)
     return gofers
+
+
+def _set_propagation(vfs: Any, mnt: Any, option: str) -> None:
+    """shared, slave, private, unbindable on mnt; their r- forms on its submounts too."""
+    from sentry.vfs import mounting
+
+    kind = option.removeprefix("r")
+    mounting.set_propagation(vfs, mnt, kind, recursive=kind != option)
 
 
 def _label(mnt: Any, mount: Mount, *, data: bool = True) -> None:
@@ -73,6 +83,12 @@ def _label(mnt: Any, mount: Mount, *, data: bool = True) -> None:
     mnt.readonly = mnt.readonly or "ro" in mount.options
 
 
+def _propagation(vfs: Any, mnt: Any, mount: Mount) -> None:
+    for option in mount.options:
+        if option in PROPAGATIONS:
+            _set_propagation(vfs, mnt, option)
+
+
 def _adopt(vfs: Any, mount: Mount) -> None:
     """The Sentry's own mount at the destination becomes the spec's, moved to its place in the table."""
     loc = vfs.pin_path(os.fsencode(mount.destination))
@@ -80,6 +96,7 @@ def _adopt(vfs: Any, mount: Mount) -> None:
         log.warning("mount %s (type %s): the Sentry has none there: skipped", mount.destination, mount.type)
         return
     _label(loc.mount, mount)
+    _propagation(vfs, loc.mount, mount)
     vfs.restack(loc.mount)
 
 
@@ -104,6 +121,7 @@ def _bind(vfs: Any, mount: Mount) -> list[tuple[subprocess.Popen, Any]]:
         fs = GoferFilesystem(client)
         mnt = vfs.mount_path(os.fsencode(mount.destination), fs, fs.root_inode(), readonly=readonly)
         _label(mnt, mount, data=False)
+        _propagation(vfs, mnt, mount)
         mnt.root_path = os.path.normpath(mount.source)
     except BaseException:
         client.shutdown()
@@ -123,6 +141,7 @@ def _tmpfs(vfs: Any, mount: Mount) -> None:
     fs.name = mount.type
     mnt = vfs.mount_path(os.fsencode(mount.destination), fs, fs.new_root(mode))
     _label(mnt, mount)
+    _propagation(vfs, mnt, mount)
 
 
 def _size(text: str) -> int:

@@ -33,6 +33,7 @@ HANDLER_MODULES = (
     # Files (sentry/vfs owner).
     "sentry.syscalls.fs",
     "sentry.syscalls.fd",
+    "sentry.syscalls.mount",
     "sentry.syscalls.poll",
     "sentry.syscalls.epoll",
     # Sockets and event files (net/events owner).
@@ -368,8 +369,18 @@ _ROWS: tuple[tuple[int, str, str, str], ...] = (
     (162, "sync", P, "Supported where the VFS supports the operation."),
     (163, "acct", U, "Not implemented; returns ENOSYS."),
     (164, "settimeofday", P, "Setting the clock returns EPERM."),
-    (165, "mount", U, "Not implemented; returns ENOSYS."),
-    (166, "umount2", U, "Not implemented; returns ENOSYS."),
+    (
+        165,
+        "mount",
+        P,
+        "Bind mounts (MS_BIND, MS_REC), propagation changes, remounts and new tmpfs mounts in the sandbox's own mount tree; other filesystem types return ENODEV, MS_MOVE EINVAL.",
+    ),
+    (
+        166,
+        "umount2",
+        P,
+        "Unmounts from the sandbox's own mount tree (MNT_DETACH takes submounts too); MNT_FORCE and MNT_EXPIRE are accepted as a plain unmount.",
+    ),
     (167, "swapon", U, "Not implemented; returns ENOSYS."),
     (168, "swapoff", U, "Not implemented; returns ENOSYS."),
     (169, "reboot", U, "Not implemented; returns ENOSYS."),

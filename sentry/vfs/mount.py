@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 from sentry.vfs.dentry import Dentry
 from sentry.vfs.inode import Filesystem
+
+_group_ids = itertools.count(1)
+
+
+class PeerGroup:
+    """Shared mounts that see each other's mounts and unmounts (MS_SHARED); slaves only receive them."""
+
+    def __init__(self) -> None:
+        self.id = next(_group_ids)
+        self.members: list[Mount] = []
+        self.slaves: list[Mount] = []
 
 
 @dataclass(eq=False)
@@ -26,6 +38,10 @@ class Mount:
     flags: tuple[str, ...] = ()
     data: str = ""
     root_path: str = "/"
+    # Propagation: the peer group when shared, the master's group when a slave.
+    shared: PeerGroup | None = field(default=None, repr=False)
+    master: PeerGroup | None = field(default=None, repr=False)
+    unbindable: bool = False
 
 
 @dataclass(frozen=True)

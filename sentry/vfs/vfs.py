@@ -125,11 +125,23 @@ class VFS:
             at = next(at for at, m in self._mounts.items() if m is mnt)
             self._mounts[at] = self._mounts.pop(at)
 
+    def attach(self, at: Location, mnt: Mount) -> None:
+        """Put an already made mount (a bind copy, see mounting.py) on at."""
+        with self._lock:
+            self._mounts[at] = mnt
+
+    def detach(self, mnt: Mount) -> None:
+        """Take mnt out of the tree (its open files keep working, as after a lazy umount)."""
+        with self._lock:
+            at = Location(mnt.parent, mnt.mountpoint)
+            if self._mounts.get(at) is mnt:
+                del self._mounts[at]
+
     def mounts(self) -> list[Mount]:
         with self._lock:
             return [self.root.mount, *self._mounts.values()]
 
-    def _mounted_at(self, loc: Location) -> Mount | None:
+    def mounted_at(self, loc: Location) -> Mount | None:
         with self._lock:
             return self._mounts.get(loc)
 
@@ -142,7 +154,7 @@ class VFS:
 
     def _cross(self, loc: Location) -> Location:
         """loc, or the root of the topmost mount stacked on it."""
-        while (mnt := self._mounted_at(loc)) is not None:
+        while (mnt := self.mounted_at(loc)) is not None:
             loc = Location(mnt, mnt.root)
         return loc
 

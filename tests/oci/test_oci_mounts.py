@@ -98,7 +98,7 @@ def make_spec(bundle, extra_mounts=(), **linux):
     return parse_spec(json.loads(json.dumps(config)), str(bundle))
 
 
-def run_in(platform_name: str, bundle, spec, script: str) -> tuple[int, str]:
+def run_in(platform_name: str, bundle, spec, script: str, creds=None) -> tuple[int, str]:
     """Boot a sandbox over the bundle's root, apply the spec's mounts, run script; (exit code, output)."""
     from sentry.sandbox import Sandbox
 
@@ -109,7 +109,7 @@ def run_in(platform_name: str, bundle, spec, script: str) -> tuple[int, str]:
         gofers = []
         try:
             gofers = mounts.apply(sandbox.vfs, spec)
-            sandbox.start(["/bin/busybox", "sh", "-c", script], ["PATH=/bin"])
+            sandbox.start(["/bin/busybox", "sh", "-c", script], ["PATH=/bin"], creds=creds)
             status = sandbox.wait(60)
         finally:
             sandbox.close()
@@ -217,6 +217,78 @@ def test_masked_and_readonly_paths(platform_name, bundle) -> None:
         "/null /etc/secret rw,nosuid",
         "/ /vault ro,relatime",
     ], out
+
+
+# The validation suite's rootfs-propagation check: bind / somewhere, then bind a directory under /:
+# the copy of / shows the new mount only when / is shared; an unbindable / cannot be bound.
+PROPAGATION_SCRIPT = """
+    busybox mkdir /target /mnt1 /test1; echo seen > /test1/example
+    busybox mount --rbind / /target; echo rbind=$?
+    busybox mount --bind /test1 /mnt1
+    busybox cat /target/mnt1/example 2>/dev/null || echo hidden
+    busybox umount /mnt1; busybox cat /target/mnt1/example 2>/dev/null || echo gone
+    busybox umount /target 2>/dev/null || echo busy
+    busybox umount -l /target; busybox ls /target
+"""
+
+
+@pytest.mark.parametrize(
+    ("propagation", "expected"),
+    [
+        ("shared", ["rbind=0", "seen", "gone", "busy"]),
+        ("rshared", ["rbind=0", "seen", "gone", "busy"]),
+        ("slave", ["rbind=0", "hidden", "gone", "busy"]),
+        ("private", ["rbind=0", "hidden", "gone", "busy"]),
+        ("unbindable", ["rbind=255", "hidden", "gone", "busy"]),
+    ],
+)
+def test_rootfs_propagation(platform_name, bundle, propagation, expected) -> None:
+    spec = make_spec(bundle, rootfsPropagation=propagation)
+    code, out = run_in(platform_name, bundle, spec, PROPAGATION_SCRIPT)
+    lines = [line for line in out.splitlines() if not line.startswith(("mount:", "umount:"))]
+    assert lines == expected, out
+
+
+def test_mount_syscalls(platform_name, bundle) -> None:
+    spec = make_spec(bundle)
+    script = """
+        busybox mount -t tmpfs -o size=1m,mode=700 scratch /vault; echo tmpfs=$?
+        busybox grep ' /vault ' /proc/self/mountinfo | busybox cut -d' ' -f4-
+        busybox stat -c %a /vault; busybox ls /vault; busybox umount /vault; busybox cat /vault/gold
+        busybox mount --bind /keep /keep; busybox mount -o remount,bind,ro /keep
+        busybox touch /keep/x 2>&1; busybox umount /keep; busybox touch /keep/x; echo rw=$?
+        busybox mount -t proc proc /vault; echo proc=$?
+        busybox umount /etc; echo notmount=$?
+        busybox mount --bind /etc/motd /vault; echo filedir=$?
+    """
+    code, out = run_in(platform_name, bundle, spec, script)
+    lines = [line for line in out.splitlines() if not line.startswith(("mount:", "umount:"))]
+    assert lines == [
+        "tmpfs=0",
+        "/ /vault rw,relatime - tmpfs scratch rw,size=1m,mode=700",
+        "700",
+        "gold",
+        "touch: /keep/x: Read-only file system",
+        "rw=0",
+        "proc=255",
+        "notmount=1",
+        "filedir=255",
+    ], out
+    assert "mount: mounting proc on /vault failed: No such device" in out
+    assert "umount: can't unmount /etc: Invalid argument" in out
+    assert "mount: mounting /etc/motd on /vault failed: Not a directory" in out
+
+
+def test_mount_needs_cap_sys_admin(platform_name, bundle) -> None:
+    from sentry.kernel.creds import Credentials
+
+    spec = make_spec(bundle)
+    script = "busybox mount -t tmpfs t /vault; busybox umount /proc"
+    code, out = run_in(platform_name, bundle, spec, script, Credentials.for_user(1000, 1000))
+    assert out.splitlines() == [
+        "mount: permission denied (are you root?)",
+        "umount: can't unmount /proc: Operation not permitted",
+    ], (code, out)
 
 
 @pytest.mark.parametrize(

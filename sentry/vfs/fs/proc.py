@@ -443,6 +443,10 @@ def mountinfo(vfs, root: Location) -> bytes:
         where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
         parent = ids.get(id(mnt.parent), ids[id(mnt)])
         head = f"{ids[id(mnt)]} {parent} 0:{mnt.fs.dev} {mnt.root_path} {where} {_mount_options(mnt)}"
+        if mnt.shared is not None:
+            head += f" shared:{mnt.shared.id}"
+        if mnt.master is not None:
+            head += f" master:{mnt.master.id}"
         lines.append(f"{head} - {mnt.fs.name} {mnt.source} {_super_options(mnt)}\n")
     return "".join(lines).encode()
 

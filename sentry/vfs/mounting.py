@@ -1,0 +1,171 @@
+"""mount(2) and umount2(2) on the sandbox's one mount tree: bind trees, propagation, detaching.
+
+Propagation follows Linux (Documentation/filesystems/sharedsubtree.rst) far
+enough for what containers do: a shared mount's peers receive copies of the
+mounts made under it and lose them on unmount, slaves only receive, private
+mounts neither; binding an unbindable mount is EINVAL. A bind of a shared
+mount joins its peer group, a bind of a slave becomes a slave of its master.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+
+from sentry.errors import Errno
+from sentry.vfs.dentry import Dentry
+from sentry.vfs.mount import Location, Mount, PeerGroup
+
+PROPAGATIONS = ("shared", "slave", "private", "unbindable")
+
+
+def children(vfs, mnt: Mount) -> list[Mount]:
+    return [m for m in vfs.mounts() if m.parent is mnt]
+
+
+def bind(vfs, src: Location, at: Location, *, recursive: bool, readonly: bool = False) -> Mount:
+    """mount --bind (--rbind): src's tree on at, and copies on at's peers and slaves."""
+    if src.mount.unbindable:
+        raise Errno(errno.EINVAL)
+    targets = _receivers(at.mount)
+    new = _clone(vfs, src.mount, src.dentry, at, recursive, readonly)
+    _join_like(new, src.mount)
+    _share_under_shared(vfs, new, at)
+    for peer in targets:
+        if _under(at.dentry, peer.root):
+            copy = _clone(vfs, new, new.root, Location(peer, at.dentry), True, new.readonly)
+            _join_like(copy, new)
+    return new
+
+
+def mount_new(vfs, at: Location, make: Callable[[Location], Mount]) -> Mount:
+    """A new filesystem on at (make(at) mounts it there), copied to at's peers and slaves."""
+    targets = _receivers(at.mount)
+    new = make(at)
+    _share_under_shared(vfs, new, at)
+    for peer in targets:
+        if _under(at.dentry, peer.root):
+            copy = _clone(vfs, new, new.root, Location(peer, at.dentry), False, new.readonly)
+            _join_like(copy, new)
+    return new
+
+
+def _share_under_shared(vfs, new: Mount, at: Location) -> None:
+    """What is mounted on a shared mount is shared too, its copies on the peers its peers (Linux)."""
+    if at.mount.shared is not None:
+        set_propagation(vfs, new, "shared", recursive=True)
+
+
+def umount(vfs, mnt: Mount, *, detach: bool) -> None:
+    """Unmount mnt (its submounts too when detaching, else EBUSY if it has any), and its copies on the
+    peers and slaves of the mount it sits on."""
+    if mnt.parent is None:
+        raise Errno(errno.EINVAL)
+    if not detach and children(vfs, mnt):
+        raise Errno(errno.EBUSY)
+    for peer in _receivers(mnt.parent):
+        copy = vfs.mounted_at(Location(peer, mnt.mountpoint))
+        if copy is not None and copy.root is mnt.root and (detach or not children(vfs, copy)):
+            _drop_tree(vfs, copy)
+    _drop_tree(vfs, mnt)
+
+
+def set_propagation(vfs, mnt: Mount, kind: str, *, recursive: bool) -> None:
+    """MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE on mnt (and its submounts when recursive)."""
+    targets = [mnt]
+    if recursive:
+        i = 0
+        while i < len(targets):
+            targets.extend(children(vfs, targets[i]))
+            i += 1
+    for m in targets:
+        _set_one(m, kind)
+
+
+def _set_one(mnt: Mount, kind: str) -> None:
+    if kind == "shared":
+        mnt.unbindable = False
+        if mnt.shared is None:
+            mnt.shared = PeerGroup()
+            mnt.shared.members.append(mnt)
+        return
+    group = mnt.shared
+    if group is not None:
+        group.members.remove(mnt)
+        mnt.shared = None
+    if kind == "slave":
+        # A shared mount becomes a slave of its old peers; a private one stays private.
+        if group is not None and group.members:
+            _leave_master(mnt)
+            mnt.master = group
+            group.slaves.append(mnt)
+        return
+    _leave_master(mnt)
+    mnt.unbindable = kind == "unbindable"
+
+
+def _leave_master(mnt: Mount) -> None:
+    if mnt.master is not None:
+        mnt.master.slaves.remove(mnt)
+        mnt.master = None
+
+
+def _join_like(new: Mount, like: Mount) -> None:
+    """A bind's propagation: a peer of a shared source, a slave of a slave's master, else private."""
+    if like.shared is not None:
+        new.shared = like.shared
+        like.shared.members.append(new)
+    elif like.master is not None:
+        new.master = like.master
+        like.master.slaves.append(new)
+
+
+def _receivers(mnt: Mount) -> list[Mount]:
+    """The mounts that receive what happens under mnt: its peers and their slaves (not itself)."""
+    if mnt.shared is None:
+        return []
+    return [m for m in mnt.shared.members if m is not mnt] + list(mnt.shared.slaves)
+
+
+def _clone(vfs, src: Mount, root: Dentry, at: Location, recursive: bool, readonly: bool) -> Mount:
+    """A copy of src seen from root, on at; with recursive, src's submounts inside root are copied too.
+    The tree to copy is listed before anything is attached, so a bind into itself copies it once."""
+    plan = _subtree(vfs, src, root) if recursive else []
+    new = vfs.bind(at, Location(src, root), readonly=readonly)
+    copies = {id(src): new}
+    for child, parent in plan:
+        copy = vfs.bind(Location(copies[id(parent)], child.mountpoint), Location(child, child.root),
+                        readonly=child.readonly)  # fmt: skip
+        _join_like(copy, child)
+        copies[id(child)] = copy
+    return new
+
+
+def _subtree(vfs, src: Mount, root: Dentry) -> list[tuple[Mount, Mount]]:
+    """(mount, its parent) for every bindable mount below src's root dentry, parents first."""
+    plan: list[tuple[Mount, Mount]] = []
+    queue = [src]
+    for mnt in queue:
+        for child in children(vfs, mnt):
+            if child.unbindable or (mnt is src and not _under(child.mountpoint, root)):
+                continue
+            plan.append((child, mnt))
+            queue.append(child)
+    return plan
+
+
+def _under(dentry: Dentry, root: Dentry) -> bool:
+    """Whether dentry is root or below it (a peer may be a bind of a subdirectory only)."""
+    d: Dentry | None = dentry
+    while d is not None:
+        if d is root:
+            return True
+        d = d.parent
+    return False
+
+
+def _drop_tree(vfs, mnt: Mount) -> None:
+    for child in children(vfs, mnt):
+        _drop_tree(vfs, child)
+    _set_one(mnt, "private")
+    vfs.detach(mnt)
