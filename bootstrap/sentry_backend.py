@@ -53,9 +53,7 @@ class SentryBackend:
                 _credentials(process),
                 cwd=process.cwd,
                 terminal=process.terminal,
-                rlimits=_rlimits(process),
-                oom_score_adj=process.oom_score_adj or 0,
-                no_new_privs=process.no_new_privileges,
+                settings=_settings(process),
             )
         except Errno as e:
             # Exit codes as a shell gives them for a command it cannot run.
@@ -76,9 +74,7 @@ class SentryBackend:
                 _credentials(process),
                 process.cwd,
                 tuple(stdio),
-                rlimits=_rlimits(process),
-                oom_score_adj=process.oom_score_adj or 0,
-                no_new_privs=process.no_new_privileges,
+                settings=_settings(process),
             )
         except Errno as e:
             raise OCIError(f"exec {process.args[0]!r}: {os.strerror(e.code)}") from None
@@ -152,11 +148,19 @@ def _host_location(fd: int) -> Any:
     return HOSTFS.location(inode, b"%s:[%d]" % (kind, inode.ino))
 
 
-def _rlimits(process: Process) -> dict[int, tuple[int, int]]:
-    """The spec's rlimits by number (spec.py has checked the names)."""
+def _settings(process: Process) -> Any:
+    """The spec's rlimits (by number: spec.py has checked the names), oomScoreAdj, noNewPrivileges, umask."""
     from sentry.kernel.threadgroup import RLIMIT_NAMES
+    from sentry.sandbox import ProcessSettings
 
-    return {RLIMIT_NAMES.index(r.type.removeprefix("RLIMIT_")): (r.soft, r.hard) for r in process.rlimits}
+    rlimits = {RLIMIT_NAMES.index(r.type.removeprefix("RLIMIT_")): (r.soft, r.hard) for r in process.rlimits}
+    umask = process.user.umask
+    return ProcessSettings(
+        rlimits=rlimits,
+        oom_score_adj=process.oom_score_adj or 0,
+        no_new_privs=process.no_new_privileges,
+        umask=0o022 if umask is None else umask,
+    )
 
 
 def _credentials(process: Process) -> Any:

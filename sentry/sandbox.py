@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -26,13 +27,26 @@ log = logging.getLogger(__name__)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _set_process_settings(
-    task: Task, rlimits: Mapping[int, tuple[int, int]] | None, oom_score_adj: int, no_new_privs: bool
-) -> None:
-    for resource, (soft, hard) in (rlimits or {}).items():
-        task.tg.set_rlimit(resource, soft, hard)
-    task.tg.oom_score_adj = task.tg.oom_score_adj_min = oom_score_adj
-    task.tg.no_new_privs = int(no_new_privs)
+@dataclasses.dataclass(frozen=True)
+class ProcessSettings:
+    """What an OCI process spec sets on a new process besides argv, env, creds and cwd; applied
+    before its first exec.
+
+    `rlimits` ({RLIMIT_*: (soft, hard)}) replace the defaults; `oom_score_adj` is set as by a
+    privileged writer, so it is also the floor for unprivileged changes.
+    """
+
+    rlimits: Mapping[int, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    oom_score_adj: int = 0
+    no_new_privs: bool = False
+    umask: int = 0o022
+
+    def apply(self, task: Task) -> None:
+        for resource, (soft, hard) in self.rlimits.items():
+            task.tg.set_rlimit(resource, soft, hard)
+        task.tg.oom_score_adj = task.tg.oom_score_adj_min = self.oom_score_adj
+        task.tg.no_new_privs = int(self.no_new_privs)
+        task.fs.umask = self.umask
 
 
 def exit_code(status: int) -> int:
@@ -95,21 +109,16 @@ class Sandbox:
         creds: Credentials | None = None,
         cwd: str = "/",
         terminal: bool = False,
-        rlimits: Mapping[int, tuple[int, int]] | None = None,
-        oom_score_adj: int = 0,
-        no_new_privs: bool = False,
+        settings: ProcessSettings | None = None,
     ) -> None:
         """Create pid 1 in `cwd` and exec argv[0] (PATH is searched if it has no '/'); Errno on failure.
 
         `terminal` (the OCI process's) is only reported, in the container/start trace point.
-        `rlimits` ({RLIMIT_*: (soft, hard)}) replace the defaults; `oom_score_adj` is set as by a
-        privileged writer, so it is also the floor for unprivileged changes; `no_new_privs` is set
-        before the exec, as PR_SET_NO_NEW_PRIVS would be.
         """
         fds = FDTable.from_host_stdio(self.vfs, self.stdio)
         fs = initial_fs_context(self.vfs)
         task = self.kernel.create_init(fds, fs, creds or Credentials())
-        _set_process_settings(task, rlimits, oom_score_adj, no_new_privs)
+        (settings or ProcessSettings()).apply(task)
         env = self._exec(task, argv, env, cwd)
         hooks.container_start(
             task, container_id=self.kernel.container_id, cwd=cwd, args=argv, env=env, terminal=terminal
@@ -123,19 +132,17 @@ class Sandbox:
         creds: Credentials | None = None,
         cwd: str = "/",
         stdio: tuple[int, ...] | None = None,
-        rlimits: Mapping[int, tuple[int, int]] | None = None,
-        oom_score_adj: int = 0,
-        no_new_privs: bool = False,
+        settings: ProcessSettings | None = None,
     ) -> int:
         """Start another process in the running sandbox (an OCI exec); its pid, for wait_pid.
 
         `stdio`: host fds for its 0, 1, 2 (default: the sandbox's); each must be one the VFS
-        wraps (vfs.host_stdio), others are left closed. The rest: as for start.
+        wraps (vfs.host_stdio), others are left closed.
         """
         fds = FDTable.from_host_stdio(self.vfs, stdio or self.stdio)
         fs = initial_fs_context(self.vfs)
         task = self.kernel.create_process(fds, fs, creds or Credentials())
-        _set_process_settings(task, rlimits, oom_score_adj, no_new_privs)
+        (settings or ProcessSettings()).apply(task)
         try:
             self._exec(task, argv, env, cwd)
             task.start()

@@ -114,3 +114,9 @@ def test_no_new_privileges_keeps_roots_exec_within_its_permitted_set(
     status = dict(line.split(":\t") for line in r.stdout.splitlines())
     # Root's exec gains the bounding set (as under runc) unless no_new_privs forbids gaining anything.
     assert (int(status["CapPrm"], 16), status["NoNewPrivs"]) == (permitted, str(int(no_new_privileges)))
+
+
+def test_user_umask_is_the_processs_umask(platform_name, tmp_path) -> None:
+    script = "umask; /bin/busybox touch /tmp/f && /bin/busybox stat -c %a /tmp/f"
+    r = _run(platform_name, tmp_path, script, user={"uid": 0, "gid": 0, "umask": 0o027})
+    assert (r.returncode, r.stdout.split()) == (0, ["0027", "640"]), r.stderr
