@@ -13,6 +13,13 @@ they are unmapped and show as the overflow id 65534. Its host files (its own
 code under root-only directories, /dev/kvm, the state directory) stay
 reachable as their owner, while its capabilities count only in the
 namespaces the new user namespace owns: none over the host.
+
+Being unmapped, it would lose every capability at exec, so the file
+capabilities a root gofer uses are made ambient for the helpers it starts
+while booting: its gofers can then chroot, and read, write and chown files
+whose owners the spec maps (a rootfs shifted for userns-remap), as the
+container's root could under runc. bootstrap.confine's capset empties the
+inheritable set, which ends them.
 """
 
 from __future__ import annotations
@@ -29,7 +36,25 @@ CLONE_NEWUSER = 0x10000000
 _ASK = b"?"  # child -> parent: unshared, map me
 _MAPPED = b"!"  # parent -> child: maps written
 
+# chown, dac_override, dac_read_search, fowner, fsetid, sys_chroot
+GOFER_CAPABILITIES = (0, 1, 2, 3, 4, 18)
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def wanted(spec: Spec) -> bool:
@@ -48,6 +73,22 @@ def unshare_and_wait(sync_fd: int | None) -> None:
     if os.read(sync_fd, 1) != _MAPPED:
         raise OCIError("linux.uidMappings: the user namespace was not mapped")
     os.setgroups([])
+    _make_ambient(GOFER_CAPABILITIES)
+
+
+def _make_ambient(caps: tuple[int, ...]) -> None:
+    """Keep `caps` across exec for the helpers started from now on (they must be inheritable first)."""
+    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)()
+    if _libc.capget(ctypes.byref(header), data) != 0:
+        raise OCIError(f"capget: {os.strerror(ctypes.get_errno())}")
+    for cap in caps:
+        data[cap // 32].inheritable |= 1 << (cap % 32)
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        raise OCIError(f"capset: {os.strerror(ctypes.get_errno())}")
+    for cap in caps:
+        if _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0:
+            raise OCIError(f"raising ambient capability {cap}: {os.strerror(ctypes.get_errno())}")
 
 
 class Mapper:

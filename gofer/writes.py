@@ -86,9 +86,13 @@ def file_handle(node: Node) -> Iterator[int | str]:
 
 
 def _own(dir_fd: int, name: bytes, uid: int, gid: int) -> None:
-    """Give a new file the sandbox's ids; only a root gofer can, otherwise it stays the gofer's."""
-    if os.geteuid() == 0:
+    """Give a new file the sandbox's ids; only a gofer with CAP_CHOWN can (in a user namespace,
+    for ids its map names), otherwise it stays the gofer's."""
+    try:
         os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EINVAL):
+            raise
 
 
 class WriteOps:

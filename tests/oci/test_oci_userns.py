@@ -172,6 +172,23 @@ def test_user_namespace_path_is_joined(kvmsandbox, tmp_path, other_userns: int) 
     _starts_and_runs(kvmsandbox)
 
 
+def test_rootfs_owned_by_mapped_ids_is_the_containers_own(kvmsandbox, tmp_path) -> None:
+    """A rootfs shifted into the map (as userns-remap does): the container's root reads its
+    private files, which it sees as its own."""
+    linux = {"namespaces": _with_user(), "uidMappings": UID_MAPPINGS, "gidMappings": GID_MAPPINGS}
+    bundle = _bundle(tmp_path / "b", linux)
+    rootfs = tmp_path / "b" / "rootfs"
+    (rootfs / "root").mkdir(mode=0o700)
+    (rootfs / "root" / "secret").write_text("only root\n")
+    (rootfs / "root" / "secret").chmod(0o600)
+    for path in [rootfs, *rootfs.rglob("*")]:
+        os.chown(path, UID_MAPPINGS[0]["hostID"], GID_MAPPINGS[0]["hostID"], follow_symlinks=False)
+    assert kvmsandbox("create", "--bundle", bundle, "c1").returncode == 0
+    assert kvmsandbox("start", "c1").returncode == 0
+    result = kvmsandbox("exec", "c1", "sh", "-c", "cat /root/secret; stat -c %u:%g /root/secret")
+    assert (result.returncode, result.stdout) == (0, "only root\n0:0\n"), result.stderr
+
+
 def _cmdline(pid: str) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
