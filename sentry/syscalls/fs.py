@@ -42,6 +42,10 @@ FS_MAGIC = {
 }  # fmt: skip
 
 
+# statfs f_flags for the per-mount options (ST_RDONLY comes from the mount's readonly).
+ST_FLAGS = {"nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024}
+
+
 def _vfs(task):
     return task.kernel.vfs
 
@@ -107,6 +111,7 @@ def _statfs_bytes(loc: Location) -> bytes:
     fs = loc.mount.fs
     magic = FS_MAGIC.get(fs.name, 0x01021994)
     flags = 1 if loc.mount.readonly else 0  # ST_RDONLY
+    flags |= sum(bit for name, bit in ST_FLAGS.items() if name in loc.mount.flags)
     blocks = free = files = ffree = 0
     bsize = 4096
     budget = fs.upper if isinstance(fs, OverlayFilesystem) else fs

@@ -9,6 +9,7 @@ from sentry.vfs.dentry import Dentry
 from sentry.vfs.inode import Filesystem
 
 _group_ids = itertools.count(1)
+_mount_ids = itertools.count(1)
 
 
 class PeerGroup:
@@ -42,6 +43,8 @@ class Mount:
     shared: PeerGroup | None = field(default=None, repr=False)
     master: PeerGroup | None = field(default=None, repr=False)
     unbindable: bool = False
+    # mountinfo's first field: stable for the mount's life, never reused (as Linux's).
+    mount_id: int = field(default_factory=lambda: next(_mount_ids), repr=False)
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,9 @@ def test_mount_syscalls(platform_name, bundle) -> None:
     script = """
         busybox mount -t tmpfs -o size=1m,mode=700 scratch /vault; echo tmpfs=$?
         busybox grep ' /vault ' /proc/self/mountinfo | busybox cut -d' ' -f4-
+        before=$(busybox grep ' /sys ' /proc/self/mountinfo)
         busybox stat -c %a /vault; busybox ls /vault; busybox umount /vault; busybox cat /vault/gold
+        [ "$before" = "$(busybox grep ' /sys ' /proc/self/mountinfo)" ] && echo ids-stable
         busybox mount --bind /keep /keep; busybox mount -o remount,bind,ro /keep
         busybox touch /keep/x 2>&1; busybox umount /keep; busybox touch /keep/x; echo rw=$?
         busybox mount -t proc proc /vault; echo proc=$?
@@ -268,6 +270,7 @@ def test_mount_syscalls(platform_name, bundle) -> None:
         "/ /vault rw,relatime - tmpfs scratch rw,size=1m,mode=700",
         "700",
         "gold",
+        "ids-stable",
         "touch: /keep/x: Read-only file system",
         "rw=0",
         "proc=255",

@@ -379,11 +379,10 @@ class FdDirectory(ProcInode):
         except Errno:
             raise Errno(errno.ENOENT) from None
         if self.info:
-            mount_ids = {id(m): n for n, m in enumerate(self.fs.vfs.mounts(), start=1)}
             generated = GeneratedFile(
                 self.fs,
                 ("pid", self.tg.pid, "fdinfo", int(name)),
-                lambda: proc_text.fdinfo(file, cloexec, mount_ids.get(id(file.loc.mount), 0)),
+                lambda: proc_text.fdinfo(file, cloexec, file.loc.mount.mount_id),
             )
             generated.owner = self.tg
             return generated
@@ -437,12 +436,11 @@ def stat_line(tg) -> bytes:
 
 def mountinfo(vfs, root: Location) -> bytes:
     """/proc/<pid>/mountinfo: mount id, parent id, dev, root, mount point, options, fs type, source."""
-    ids = {id(mnt): n for n, mnt in enumerate(vfs.mounts(), start=1)}
     lines = []
     for mnt in vfs.mounts():
         where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
-        parent = ids.get(id(mnt.parent), ids[id(mnt)])
-        head = f"{ids[id(mnt)]} {parent} 0:{mnt.fs.dev} {mnt.root_path} {where} {_mount_options(mnt)}"
+        parent = (mnt.parent or mnt).mount_id
+        head = f"{mnt.mount_id} {parent} 0:{mnt.fs.dev} {mnt.root_path} {where} {_mount_options(mnt)}"
         if mnt.shared is not None:
             head += f" shared:{mnt.shared.id}"
         if mnt.master is not None:
