@@ -41,6 +41,12 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
+def _cmdline(pid: int) -> bytes:
+    """Its cmdline once its exec is complete (posix_spawn returns a moment before the kernel has set it)."""
+    _poll(lambda: _read(f"/proc/{pid}/cmdline"), f"mirror {pid} to finish its exec")
+    return _read(f"/proc/{pid}/cmdline")
+
+
 def _gone(pid: int) -> bool:
     """Exited and reaped: no longer our child (nor a zombie)."""
     try:
@@ -54,7 +60,7 @@ def test_a_mirror_carries_the_argv_and_name_and_holds_only_its_stdin(pool) -> No
     argv = ("/usr/local/bin/a-rather-long-program", "two words", "")
     [p] = pool.stand_in([_process(7, *argv)])
     assert p.pid == 7 and p.argv == argv and p.mirror_pid > 0
-    assert _read(f"/proc/{p.mirror_pid}/cmdline") == b"/usr/local/bin/a-rather-long-program\0two words\0\0"
+    assert _cmdline(p.mirror_pid) == b"/usr/local/bin/a-rather-long-program\0two words\0\0"
     _poll(lambda: _read(f"/proc/{p.mirror_pid}/comm") == b"a-rather-long-p\n", "its name (15 bytes of comm)")
     _poll(lambda: os.listdir(f"/proc/{p.mirror_pid}/fd") == ["0"], "it to close all but stdin")
     assert _read(f"/proc/{p.mirror_pid}/environ") == b""
@@ -69,7 +75,7 @@ def test_mirrors_are_kept_while_processes_are_and_replaced_when_they_change(pool
     [p] = pool.stand_in([_process(1, "sleep", "5")])
     assert p.mirror_pid not in first.values()
     assert _gone(first[1]) and _gone(first[2])
-    assert _read(f"/proc/{p.mirror_pid}/cmdline") == b"sleep\x005\x00"
+    assert _cmdline(p.mirror_pid) == b"sleep\x005\x00"
 
 
 def test_a_mirror_killed_on_the_host_is_made_again(pool) -> None:
@@ -82,7 +88,7 @@ def test_a_mirror_killed_on_the_host_is_made_again(pool) -> None:
 
 def test_an_empty_argv_is_shown_as_the_command(pool) -> None:
     [p] = pool.stand_in([_process(4, cmd="/bin/daemon")])
-    assert _read(f"/proc/{p.mirror_pid}/cmdline") == b"/bin/daemon\0"
+    assert _cmdline(p.mirror_pid) == b"/bin/daemon\0"
 
 
 def test_close_ends_every_mirror_and_no_more_are_made(pool) -> None:

@@ -90,11 +90,17 @@ def _mirrors(kvmsandbox) -> dict[bytes, int]:
     """{cmdline: host pid} of what `ps --format json` lists."""
     result = kvmsandbox("ps", "--format", "json", "c1")
     assert result.returncode == 0, result.stderr
-    out = {}
-    for pid in json.loads(result.stdout):
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            out[f.read()] = pid
-    return out
+    return {_cmdline(pid): pid for pid in json.loads(result.stdout)}
+
+
+def _cmdline(pid: int) -> bytes:
+    """Its cmdline once its exec is complete (a mirror's pid is known a moment before the kernel sets it)."""
+    return _poll(lambda: _read(f"/proc/{pid}/cmdline"), f"mirror {pid} to finish its exec")
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _status(pid: int) -> dict[str, str]:
@@ -120,9 +126,10 @@ def test_ps_json_lists_mirrors_that_follow_exec_and_exit(kvmsandbox, tmp_path) -
     mirrors = _poll(lambda: (m := _mirrors(kvmsandbox)) and SLEEP_1000 in m and m, "both mirrors")
     assert SHELL in mirrors
     for cmdline, pid in mirrors.items():
+        name = cmdline.split(b"\0")[0].rsplit(b"/", 1)[-1] + b"\n"
+        _poll(lambda pid=pid, name=name: _read(f"/proc/{pid}/comm") == name, "the mirror to name itself")
         status = _status(pid)
         assert status["PPid"] == str(sandbox_pid)  # the sandbox process's child, named by its host pid
-        assert status["Name"] == cmdline.split(b"\0")[0].decode().rsplit("/", 1)[-1]
         assert status["CapEff"] == "0000000000000000" and status["NoNewPrivs"] == "1"
     assert _mirrors(kvmsandbox) == mirrors  # asked again: the same mirrors, not new ones
 
