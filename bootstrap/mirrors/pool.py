@@ -4,7 +4,8 @@ Nothing here runs until a `ps --format json` asks, so a container nobody
 inspects costs nothing. A mirror is tied to its pipe: it exits when the pool
 closes the write end, or when the sandbox process dies and the kernel closes
 it. The Sentry never waits on a mirror; only the control thread serving `ps`
-(and shutdown) spawns and reaps them.
+(and shutdown) spawns and reaps them. posix_spawn returns once a mirror's
+exec has begun: its cmdline and name show in /proc a moment later.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ class MirrorPool:
         with self._lock:
             wanted = {p.pid: _argv(p) for p in processes}
             for pid, mirror in list(self._mirrors.items()):
-                if wanted.get(pid) != mirror.argv or _reaped(mirror):
-                    self._end(self._mirrors.pop(pid))
+                exited = _reap_if_exited(mirror)
+                if exited or wanted.get(pid) != mirror.argv:
+                    _end(self._mirrors.pop(pid), exited)
             out = []
             for p in processes:
                 mirror = self._mirrors.get(p.pid)
@@ -62,7 +64,7 @@ class MirrorPool:
         with self._lock:
             self._closed = True
             for mirror in self._mirrors.values():
-                self._end(mirror)
+                _end(mirror, exited=False)
             self._mirrors.clear()
 
     def _spawn(self, argv: tuple[str, ...]) -> _Mirror | None:
@@ -80,24 +82,27 @@ class MirrorPool:
             os.close(read_end)
         return _Mirror(pid, write_end, argv)
 
-    @staticmethod
-    def _end(mirror: _Mirror) -> None:
-        """Close its pipe, and kill and reap it unless it is reaped already (a stopped mirror ends too)."""
-        os.close(mirror.pipe)
+
+def _end(mirror: _Mirror, exited: bool) -> None:
+    """Close its pipe; unless it has exited and been reaped, kill it (a stopped one too) and reap it.
+
+    Until reaped it is our child, so its pid cannot name another process.
+    """
+    os.close(mirror.pipe)
+    if not exited:
+        os.kill(mirror.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
-            if os.waitpid(mirror.pid, os.WNOHANG) == (0, 0):
-                os.kill(mirror.pid, signal.SIGKILL)
-                os.waitpid(mirror.pid, 0)
+            os.waitpid(mirror.pid, 0)
+
+
+def _reap_if_exited(mirror: _Mirror) -> bool:
+    """Whether the mirror has died (something on the host killed it), reaping it if so."""
+    try:
+        return os.waitpid(mirror.pid, os.WNOHANG) != (0, 0)
+    except ChildProcessError:
+        return True
 
 
 def _argv(process: ProcessInfo) -> tuple[str, ...]:
     """The app process's argv; its command (the executable's path) when the argv is empty."""
     return tuple(process.argv) if process.argv and process.argv[0] else (process.cmd or "?",)
-
-
-def _reaped(mirror: _Mirror) -> bool:
-    """Whether the mirror had already died (something on the host killed it); reaps it if so."""
-    try:
-        return os.waitpid(mirror.pid, os.WNOHANG) != (0, 0)
-    except ChildProcessError:
-        return True
