@@ -300,11 +300,26 @@ class HostSocket(Socket):
 
         def attempt() -> Received:
             with self._sock() as s:
-                data, _anc, out_flags, sender = s.recvmsg(count, 0, host_flags)
+                data, _anc, out_flags, sender = s.recvmsg(count - len(got), 0, host_flags)
             truncated = bool(out_flags & MSG_TRUNC)
             return Received(data, len(data), sender or b"", truncated=truncated)
 
-        return self._blocking(task, POLLIN, attempt, nonblocking, self.rcvtimeo)
+        # MSG_WAITALL on a stream: keep receiving until count, EOF, an error or a signal (as Linux).
+        waitall = flags & MSG_WAITALL and self.kind == SOCK_STREAM and not flags & MSG_PEEK
+        got = bytearray()
+        while True:
+            try:
+                part = self._blocking(task, POLLIN, attempt, nonblocking, self.rcvtimeo)
+            except Errno:
+                if got:
+                    return Received(bytes(got), len(got))
+                raise
+            if not waitall or not part.data or len(got) + len(part.data) >= count:
+                if not got:
+                    return part
+                got += part.data
+                return Received(bytes(got), len(got))
+            got += part.data
 
     def read(self, task, count: int) -> bytes:
         return b"" if count == 0 else self.recv(task, count, 0).data

@@ -34,6 +34,23 @@ def test_loopback_echo_udp_names(debian_do):
     ]
 
 
+def test_host_network_echo_udp_names(platform_name, debian_root):
+    """The echo script's servers, forked clients and epoll over host sockets: blocking calls in one task
+    never hold up the others."""
+    proc = _host_network_do(platform_name, debian_root, (SCRIPTS / "inet_echo.py").read_text(), "host")
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert out.decode().splitlines() == [
+        "AF_INET 127.0.0.1 served 3, exit codes [0, 0, 0]",
+        "AF_INET6 ::1 served 3, exit codes [0, 0, 0]",
+        "udp PING True",
+        "localhost is ['127.0.0.1', '::1']",
+    ]
+
+
 def test_loopback_outcomes_match_linux(debian_do):
     """Binds, connects, refusals, readiness and options, line by line as the host's Linux answers them."""
     native = subprocess.run([sys.executable, str(BEHAVIOUR)], capture_output=True, text=True, timeout=60)

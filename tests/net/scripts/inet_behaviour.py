@@ -311,6 +311,79 @@ def udp_unconnect():
 
 outcome("udp connect AF_UNSPEC", udp_unconnect)
 
+
+def timed_out():
+    srv, c, a = pair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("qq", 0, 100000))
+    return a.recv(1)
+
+
+outcome("SO_RCVTIMEO recv", timed_out)
+
+
+def interrupted_accept():
+    import signal
+
+    class Alarm(Exception):
+        pass
+
+    def ring(signo, frame):
+        raise Alarm
+
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, 0.1)
+    try:
+        listener().accept()
+    except Alarm:
+        return "interrupted"
+    finally:
+        signal.signal(signal.SIGALRM, old)
+
+
+outcome("blocking accept, signal", interrupted_accept)
+
+
+def nonblocking_empty():
+    srv, c, a = pair()
+    srv.setblocking(False)
+    a.setblocking(False)
+    results = []
+    for call in (srv.accept, lambda: a.recv(1)):
+        try:
+            call()
+        except OSError as e:
+            results.append(errno.errorcode[e.errno])
+    return results
+
+
+outcome("non-blocking accept and recv, nothing there", nonblocking_empty)
+
+
+def peek_waitall_iovecs():
+    srv, c, a = pair()
+    c.sendmsg([b"abc", b"def", b"ghi"])
+    peeked = a.recv(4, socket.MSG_PEEK)
+    first = bytearray(2)
+    second = bytearray(10)
+    n = a.recvmsg_into([first, second])[0]
+    c.sendall(b"12")
+    c.sendall(b"34")
+    return peeked, n, bytes(first), bytes(second[: n - 2]), a.recv(4, socket.MSG_WAITALL)
+
+
+outcome("MSG_PEEK, iovecs, MSG_WAITALL", peek_waitall_iovecs)
+
+
+def udp_peek_and_sizes():
+    a = bound(kind=D)
+    b = sock(kind=D)
+    b.sendto(b"first", a.getsockname())
+    b.sendto(b"", a.getsockname())
+    return a.recv(100, socket.MSG_PEEK), a.recv(100), a.recv(100)
+
+
+outcome("udp peek and empty datagram", udp_peek_and_sizes)
+
 # --- options --------------------------------------------------------------------------------
 
 
