@@ -7,15 +7,19 @@ moved to the spec's place in the mount table, so /proc/self/mountinfo lists
 the spec's mounts in the spec's order, as runc's containers do. Bind mounts of
 host directories are served by a gofer of their own (writable unless `ro`: a
 volume's changes reach the host, as with runc), tmpfs and mqueue mounts are
-fresh Sentry filesystems. What cannot be honoured yet (bind mounts of single
-files such as Docker's /etc/hosts, cgroup) is logged and skipped rather than
-failing the container. linux.devices, readonlyPaths and maskedPaths follow.
+fresh Sentry filesystems; a bind of a single file (Docker's /etc/hosts) is
+served through one host fd (sentry/vfs/fs/hostfile.py). What cannot be
+honoured (cgroup, binds of host devices or sockets) is logged and skipped
+rather than failing the container. linux.devices, readonlyPaths and
+maskedPaths follow.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import subprocess
 from typing import Any
 
@@ -50,7 +54,7 @@ def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
             if (mount.destination, mount.type) in PROVIDED:
                 _adopt(vfs, mount)
             elif _is_bind(mount):
-                gofers.extend(_bind(vfs, mount))
+                gofers.extend(_bind(vfs, mount, spec.bundle))
             elif mount.type in ("tmpfs", "mqueue"):
                 _tmpfs(vfs, mount)
             else:
@@ -104,30 +108,59 @@ def _is_bind(mount: Mount) -> bool:
     return mount.type in ("bind", "rbind") or "bind" in mount.options or "rbind" in mount.options
 
 
-def _bind(vfs: Any, mount: Mount) -> list[tuple[subprocess.Popen, Any]]:
+def _bind(vfs: Any, mount: Mount, bundle: str) -> list[tuple[subprocess.Popen, Any]]:
+    """A directory gets a gofer of its own; a regular file is served through one host fd."""
     import gofer
     from sentry.vfs.fs.gofer import GoferFilesystem
 
-    if not os.path.isdir(mount.source):
-        log.warning(
-            "bind mount of %s on %s skipped: only directories can be bound yet",
-            mount.source,
-            mount.destination,
-        )
+    # The runtime spec: a bind source is absolute or relative to the bundle.
+    source = os.path.normpath(os.path.join(bundle, mount.source))
+    if not os.path.isdir(source):
+        _bind_file(vfs, mount, source)
         return []
     readonly = "ro" in mount.options
-    proc, client = gofer.start(mount.source, writable=not readonly)
+    proc, client = gofer.start(source, writable=not readonly)
     try:
         fs = GoferFilesystem(client)
         mnt = vfs.mount_path(os.fsencode(mount.destination), fs, fs.root_inode(), readonly=readonly)
         _label(mnt, mount, data=False)
         _propagation(vfs, mnt, mount)
-        mnt.root_path = os.path.normpath(mount.source)
+        mnt.root_path = source
     except BaseException:
         client.shutdown()
         proc.wait()
         raise
     return [(proc, client)]
+
+
+def _bind_file(vfs: Any, mount: Mount, source: str) -> None:
+    """Docker's /etc/hosts and friends: only regular files (a host device, FIFO or socket never enters)."""
+    from sentry.errors import Errno
+    from sentry.vfs.fs.hostfile import HostFileFilesystem, HostFileInode
+
+    dest = os.fsencode(mount.destination)
+    try:
+        if vfs.pin_path(dest).inode.is_dir():
+            raise ValueError(f"cannot bind the file {source} over a directory")
+    except Errno as e:
+        if e.code != errno.ENOENT:
+            raise
+    if not stat.S_ISREG(os.stat(source).st_mode):  # checked before opening: opening a device can act
+        raise ValueError(f"{source} is not a directory or a regular file")
+    readonly = "ro" in mount.options
+    flags = os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+    fd = os.open(source, flags | (os.O_RDONLY if readonly else os.O_RDWR))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{source} changed into something other than a regular file")
+        fs = HostFileFilesystem()
+        mnt = vfs.mount_path(dest, fs, HostFileInode(fs, fd, writable=not readonly), readonly=readonly)
+    except BaseException:
+        os.close(fd)
+        raise
+    _label(mnt, mount, data=False)
+    _propagation(vfs, mnt, mount)
+    mnt.root_path = source
 
 
 def _tmpfs(vfs: Any, mount: Mount) -> None:

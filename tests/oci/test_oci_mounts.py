@@ -150,6 +150,47 @@ def test_mountinfo_lists_the_specs_mounts_in_order(platform_name, bundle) -> Non
     assert rows["/mnt/vol"][1:3] == (str(bundle / "vol"), "rw,nosuid,relatime")  # a bind's root: its source
 
 
+def test_single_files_are_bound_and_host_nodes_are_not(platform_name, bundle, caplog) -> None:
+    (bundle / "hosts").write_text("127.0.0.1 localhost\n")
+    (bundle / "hostname").write_text("box\n")
+    os.mkfifo(bundle / "fifo")
+    binds = [
+        {"destination": "/etc/hosts", "type": "bind", "source": "hosts", "options": ["rbind", "rprivate"]},
+        {
+            "destination": "/etc/motd",
+            "type": "bind",
+            "source": str(bundle / "hostname"),
+            "options": ["bind", "ro"],
+        },
+        {"destination": "/etc/null", "type": "bind", "source": "/dev/null", "options": ["bind"]},
+        {"destination": "/etc/fifo", "type": "bind", "source": str(bundle / "fifo"), "options": ["bind"]},
+        {"destination": "/keep", "type": "bind", "source": str(bundle / "hosts"), "options": ["bind"]},
+    ]
+    spec = make_spec(bundle, binds)
+    script = """
+        busybox cat /etc/hosts /etc/motd; echo '10.0.0.1 db' >> /etc/hosts; echo x > /etc/motd
+        busybox ls /etc; busybox cat /keep/inside
+        busybox grep -E ' /etc/(hosts|motd) ' /proc/self/mountinfo | busybox cut -d' ' -f4-6
+    """
+    with caplog.at_level(logging.WARNING):
+        code, out = run_in(platform_name, bundle, spec, script)
+    assert out.splitlines() == [
+        "127.0.0.1 localhost",
+        "box",
+        "sh: can't create /etc/motd: Read-only file system",
+        "hosts",
+        "motd",
+        "secret",
+        "kept",
+        f"{bundle}/hosts /etc/hosts rw,relatime",
+        f"{bundle}/hostname /etc/motd ro,relatime",
+    ], out
+    assert (bundle / "hosts").read_text() == "127.0.0.1 localhost\n10.0.0.1 db\n"
+    assert "/dev/null is not a directory or a regular file" in caplog.text
+    assert "fifo is not a directory or a regular file" in caplog.text
+    assert "over a directory" in caplog.text
+
+
 def test_mqueue_is_an_empty_directory_and_shm_is_noexec(platform_name, bundle) -> None:
     spec = make_spec(bundle)
     script = "busybox ls -A /dev/mqueue; busybox cp /bin/busybox /dev/shm/bb; /dev/shm/bb true; echo exec=$?"
