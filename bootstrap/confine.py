@@ -1,18 +1,25 @@
-"""Shedding the sandbox process's privileges once the Sentry has booted.
+"""Confining the sandbox process once the Sentry has booted.
 
 Everything that needs root is done by then: namespaces entered, /dev/kvm and
 the memory file open, the gofer started, the control socket bound. From then
-on the process runs untrusted code's requests, so it keeps no capabilities
-(only CAP_NET_BIND_SERVICE with `--network=host`, where the app's binds become
-host binds), none can come back (the bounding set is emptied) and exec cannot
-grant any (no_new_privs, which systrap's seccomp stubs also rely on).
+on the process runs untrusted code's requests, so, in this order:
+
+1. its filesystem becomes its own code only (bootstrap.code_root): host
+   files reach the app only through the gofers' fds;
+2. it keeps no capabilities (only CAP_NET_BIND_SERVICE with `--network=host`,
+   where the app's binds become host binds), none can come back (the bounding
+   set is emptied) and exec cannot grant any (no_new_privs, which systrap's
+   seccomp stubs also rely on);
+3. its host system calls are limited to an allowlist (bootstrap.host_filter).
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
+from bootstrap import code_root, host_filter
 from bootstrap.errors import OCIError
 
 PR_CAPBSET_DROP = 24
@@ -35,9 +42,14 @@ class _Data(ctypes.Structure):
     ]
 
 
+@functools.cache
 def _last_cap() -> int:
+    """Read once, at import: the confined process has no /proc."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         return int(f.read())
+
+
+_last_cap()
 
 
 def _check(ok: bool, what: str) -> None:
@@ -62,3 +74,11 @@ def drop_privileges(keep: frozenset[int] = frozenset()) -> None:
 def capabilities_for(network: str) -> frozenset[int]:
     """What the sandbox process keeps for a `--network` mode."""
     return frozenset({CAP_NET_BIND_SERVICE}) if network == "host" else frozenset()
+
+
+def confine_sandbox_process(network: str, *, own_mount_namespace: bool) -> None:
+    """All three steps; without root only the last two (there is nothing to pivot with)."""
+    if os.geteuid() == 0:
+        code_root.enter(code_root.code_directories(), own_namespace=own_mount_namespace)
+    drop_privileges(capabilities_for(network))
+    host_filter.install(host_filter.SENTRY)

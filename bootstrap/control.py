@@ -68,10 +68,12 @@ class ControlServer:
         self._thread.start()
 
     def close(self, drain_s: float = 1.0) -> None:
-        """Stop accepting, let requests in flight send their replies (up to drain_s), remove the socket.
+        """Stop accepting and let requests in flight send their replies (up to drain_s).
 
         A `kill` that ends the root process makes the sandbox process exit at
-        once; its caller must still hear that the signal was sent.
+        once; its caller must still hear that the signal was sent. The socket
+        file stays (a confined sandbox process cannot reach it): clients get
+        ECONNREFUSED from it, and `delete` removes it with the state directory.
         """
         self._closed.set()
         with self._busy:
@@ -79,8 +81,6 @@ class ControlServer:
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
         self.mirrors.close()
 
     def _accept_loop(self) -> None:

@@ -4,11 +4,13 @@ The sandbox process's fds 1 and 2 are the container's output (what `docker
 logs` shows), so its own warnings go where the CLI's go: one JSON object per
 line in `--log` when its format is json (what the shim reads), text
 otherwise; everything at debug level to `--debug-log`. With neither, they are
-dropped.
+dropped. The files are opened at once: the sandbox process confines itself
+after boot and cannot open host paths later.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -27,13 +29,21 @@ def configure(log: str | None, log_format: str, debug_log: str | None) -> None:
     root.setLevel(logging.DEBUG if debug_log else logging.INFO)
     root.addHandler(logging.NullHandler())  # never Python's last-resort handler on stderr
     if log:
-        handler = logging.FileHandler(log, delay=True)
-        handler.setLevel(logging.WARNING)
-        handler.setFormatter(
-            JsonFormatter() if log_format == "json" else logging.Formatter("%(levelname).1s %(message)s")
-        )
-        root.addHandler(handler)
+        text = logging.Formatter("%(levelname).1s %(message)s")
+        _add_file(root, log, logging.WARNING, JsonFormatter() if log_format == "json" else text)
     if debug_log:
-        debug = logging.FileHandler(debug_log, delay=True)
-        debug.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(name)s] %(message)s"))
-        root.addHandler(debug)
+        _add_file(
+            root,
+            debug_log,
+            logging.DEBUG,
+            logging.Formatter("%(asctime)s %(levelname).1s %(name)s] %(message)s"),
+        )
+
+
+def _add_file(root: logging.Logger, path: str, level: int, formatter: logging.Formatter) -> None:
+    """A log file we cannot open is skipped: logging never stops the sandbox from booting."""
+    with contextlib.suppress(OSError):
+        handler = logging.FileHandler(path)
+        handler.setLevel(level)
+        handler.setFormatter(formatter)
+        root.addHandler(handler)

@@ -131,6 +131,12 @@ def _unshare(flags: int) -> None:
         raise _fail("making / private in the sandbox mount namespace")
 
 
+def made_mount_namespace(spec: Spec) -> bool:
+    """Whether enter() gave the sandbox process a mount namespace of its own (new, not joined)."""
+    ns = spec.linux.namespace("mount")
+    return os.geteuid() == 0 and ns is not None and not ns.path
+
+
 def _mount_own_proc() -> None:
     """Our pid namespace's /proc: host processes are neither listed nor reachable through
     /proc/<pid> fds (pidfd_send_signal), only this sandbox's."""

@@ -66,7 +66,7 @@ class SandboxConfig:
 
 
 def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
-    """Everything before readiness; raises OCIError for what the user can fix."""
+    """Everything before readiness, confinement last; raises OCIError for what the user can fix."""
     spec = load_bundle(config.bundle)
     namespaces.enter(spec, config.network, config.userns_fd)
     request = backend_mod.BootRequest(
@@ -89,7 +89,9 @@ def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
             extensions=trace_control.OPERATIONS,
             refusals=trace_control.REFUSALS,
         )
-        confine.drop_privileges(confine.capabilities_for(config.network))
+        confine.confine_sandbox_process(
+            config.network, own_mount_namespace=namespaces.made_mount_namespace(spec)
+        )
     except BaseException:
         lifecycle.shutdown()
         raise
@@ -112,6 +114,8 @@ def _trace_session(config: SandboxConfig) -> Any:
 def run(config: SandboxConfig, ready_fd: int) -> int:
     """Boot, report on ready_fd, serve until the root process exits; returns the exit status."""
     os.set_inheritable(ready_fd, False)  # `create` reads until EOF: no helper we spawn may hold it
+    # Opened now: once confined, the state directory is out of reach.
+    exit_file = _open_exit_status(config.state_dir)
     with os.fdopen(ready_fd, "w") as ready:
         try:
             lifecycle, server = _boot(config)
@@ -125,7 +129,7 @@ def run(config: SandboxConfig, ready_fd: int) -> int:
         server.serve_in_background()
         ready.write(json.dumps({"ok": True}))
     status = lifecycle.wait(0)
-    _write_exit_status(config.state_dir, status)
+    _write_exit_status(exit_file, status)
     # Like the death of a pid namespace's init: everything else dies, which answers pending waits.
     with contextlib.suppress(Exception):
         lifecycle.shutdown()
@@ -133,13 +137,17 @@ def run(config: SandboxConfig, ready_fd: int) -> int:
     return status
 
 
-def _write_exit_status(state_dir: str, status: int) -> None:
-    """For `wait` and `state` after we are gone; the state dir may already be deleted."""
+def _open_exit_status(state_dir: str) -> int:
+    """STATE_DIR/exit_status, empty until the root process exits (readers take empty as not yet)."""
+    path = os.path.join(state_dir, "exit_status")
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+
+
+def _write_exit_status(exit_file: int, status: int) -> None:
+    """For `wait` and `state` after we are gone: one small write, so a reader sees all or nothing."""
     with contextlib.suppress(OSError):
-        path = os.path.join(state_dir, "exit_status")
-        with open(path + ".tmp", "w") as f:
-            f.write(str(status))
-        os.replace(path + ".tmp", path)
+        os.write(exit_file, str(status).encode())
+    os.close(exit_file)
 
 
 def main() -> None:

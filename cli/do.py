@@ -46,6 +46,18 @@ def _forwarding_signals(sandbox: Sandbox) -> Iterator[None]:
             signal.signal(signo, handler)
 
 
+def _confine(ctx: click.Context) -> None:
+    """From here on this process is the sandbox process: confined as `create`'s is (bootstrap.confine)."""
+    from bootstrap import confine
+    from bootstrap.errors import OCIError
+
+    try:
+        network = str(getattr(ctx.obj, "network", "none")) if ctx.obj is not None else "none"
+        confine.confine_sandbox_process(network, own_mount_namespace=False)
+    except OCIError as e:
+        raise click.ClickException(str(e)) from None
+
+
 SANDBOX_OWN_MOUNTS = frozenset({"tmp", "proc", "dev", "sys"})
 
 
@@ -95,6 +107,7 @@ def do_command(
     except (PlatformError, OSError) as e:
         raise click.ClickException(f"cannot start the sandbox: {e}") from None
     try:
+        _confine(ctx)
         with _forwarding_signals(sandbox):
             code = sandbox.run(list(command), env, cwd=os.path.normpath(cwd))
     finally:

@@ -7,7 +7,13 @@ import os
 import resource
 import socket
 
+from bootstrap import host_filter
+from bootstrap.confine import drop_privileges
 from gofer.server import serve
+
+CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID = 0, 1, 2, 3, 4
+# What serving files of any owner needs.
+KEPT_CAPABILITIES = frozenset({CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID})
 
 
 def confine(root: str) -> int:
@@ -16,7 +22,10 @@ def confine(root: str) -> int:
     With CAP_SYS_CHROOT (as root, or ambient in a user namespace where it is
     unmapped) the process chroots into the tree so that even a bug in the walk
     code cannot name a host path; otherwise it at least leaves its cwd at '/'
-    so no relative host path means anything.
+    so no relative host path means anything. Then it keeps only the file
+    capabilities (not CAP_SYS_CHROOT: no escaping the chroot) and runs under
+    its own syscall allowlist (bootstrap.host_filter): no exec, no new
+    sockets, no mounts, no namespaces.
     """
     try:
         os.chroot(root)
@@ -24,7 +33,11 @@ def confine(root: str) -> int:
     except PermissionError:
         pass
     os.chdir("/")
-    return os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    if os.geteuid() == 0:
+        drop_privileges(KEPT_CAPABILITIES)
+    host_filter.install(host_filter.GOFER)
+    return fd
 
 
 def main() -> None:

@@ -121,10 +121,10 @@ def test_create_start_exec_kill_delete(rt, tmp_path) -> None:
     with open(f"/proc/{sandbox_pid}/status") as f:
         status = dict(line.split(":\t", 1) for line in f.read().splitlines())
     assert status["CapEff"].strip() == status["CapBnd"].strip() == "0000000000000000"
-    assert status["NoNewPrivs"].strip() == "1"
+    assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2"
     assert status["NSpid"].split() == [str(sandbox_pid), "1"]  # init of the spec's new pid namespace
-    # ... with its own /proc: no host pid can be named from inside it.
-    assert {p for p in os.listdir(f"/proc/{sandbox_pid}/root/proc") if p.isdigit()} == {"1"}
+    # ... in a root of its own code only: no /proc to name host pids with, no /etc, no state dirs.
+    assert not {"proc", "etc", "dev", "var"} & set(os.listdir(f"/proc/{sandbox_pid}/root"))
     assert rt("start", "c1").returncode == 1  # once only
 
     # json: host pids, each a mirror of one process (bootstrap/mirrors): the sandbox process's child.
