@@ -12,7 +12,7 @@ import os
 import stat
 from typing import Any
 
-from bootstrap import capabilities, mounts
+from bootstrap import capabilities, mounts, userns
 from bootstrap.backend import BootRequest, ProcessInfo
 from bootstrap.errors import OCIError, StartError
 from bootstrap.spec import Process
@@ -37,6 +37,8 @@ class SentryBackend:
             network=request.network,
         )
         try:
+            kernel = self._sandbox.kernel
+            kernel.uid_map, kernel.gid_map = userns.own_maps()
             self._mount_gofers = mounts.apply(self._sandbox.vfs, self._spec)
         except BaseException:
             self._sandbox.close()

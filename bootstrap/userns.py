@@ -76,6 +76,17 @@ def unshare_and_wait(sync_fd: int | None) -> None:
     _make_ambient(GOFER_CAPABILITIES)
 
 
+def own_maps() -> tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]]:
+    """Our user namespace's uid and gid maps as the host kernel has them (made, joined, or the
+    host's own): what the container's /proc/<pid>/uid_map and gid_map show, as under runc."""
+
+    def read(name: str) -> tuple[tuple[int, int, int], ...]:
+        with open(f"/proc/self/{name}") as f:
+            return tuple((int(a), int(b), int(c)) for a, b, c in (line.split() for line in f))
+
+    return read("uid_map"), read("gid_map")
+
+
 def _make_ambient(caps: tuple[int, ...]) -> None:
     """Keep `caps` across exec for the helpers started from now on (they must be inheritable first)."""
     header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)

@@ -72,6 +72,10 @@ class Kernel:
         self.container_id = ""  # the OCI container id trace points report; set by whoever boots it
         self.network = "none"  # --network: "host" gives AF_INET/AF_INET6 host sockets (sentry/net/host.py)
         self.domainname = "(none)"
+        # The container's user namespace as /proc/<pid>/uid_map and gid_map show it: (inside,
+        # outside, count) ranges onto the host; set by whoever boots it (the host's identity map).
+        self.uid_map: tuple[tuple[int, int, int], ...] = ((0, 0, 2**32 - 1),)
+        self.gid_map: tuple[tuple[int, int, int], ...] = ((0, 0, 2**32 - 1),)
         self.boot_monotonic = time.monotonic()
         self.unimplemented: collections.Counter[int] = collections.Counter()
         self.log = KernelLog()

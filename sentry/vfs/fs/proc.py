@@ -1,5 +1,5 @@
 """procfs: /proc/self, /proc/thread-self, /proc/<pid>/{cmdline,comm,environ,exe,cwd,root,fd/,fdinfo/,maps,
-smaps,mem,limits,oom_score_adj,oom_adj,status,stat,statm,mounts,mountinfo,task/},
+smaps,mem,limits,oom_score_adj,oom_adj,status,stat,statm,mounts,mountinfo,uid_map,gid_map,task/},
 /proc/{cpuinfo,meminfo,uptime,version,loadavg,stat,mounts,filesystems,sys/}; and sysfs's few files
 (make_sysfs), built from the same generated-file pieces.
 
@@ -270,6 +270,8 @@ def process_dir(fs: ProcFilesystem, tg) -> Directory:
         b"oom_score_adj": lambda: OomInode(fs, ("pid", pid, "oom_score_adj"), tg, legacy=False),
         b"oom_adj": lambda: OomInode(fs, ("pid", pid, "oom_adj"), tg, legacy=True),
         b"cgroup": gen("cgroup", lambda: b"0::/\n"),
+        b"uid_map": gen("uid_map", lambda: proc_text.id_map(fs.kernel.uid_map)),
+        b"gid_map": gen("gid_map", lambda: proc_text.id_map(fs.kernel.gid_map)),
         b"comm": gen("comm", lambda: leader().comm.encode()[:15] + b"\n"),
         b"maps": gen("maps", lambda: leader().mm.maps_text().encode()),
         b"status": gen("status", lambda: status(tg)),

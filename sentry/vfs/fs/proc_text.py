@@ -54,6 +54,11 @@ def smaps(maps_text: str) -> bytes:
     return "".join(out).encode()
 
 
+def id_map(ranges: tuple[tuple[int, int, int], ...]) -> bytes:
+    """/proc/<pid>/uid_map, gid_map: Linux's three right-aligned columns."""
+    return "".join(f"{inside:>10} {outside:>10} {count:>10}\n" for inside, outside, count in ranges).encode()
+
+
 def limits(rlimits: list[tuple[int, int]]) -> bytes:
     def show(v: int) -> str:
         return "unlimited" if v >= RLIM_INFINITY or v < 0 else str(v)
