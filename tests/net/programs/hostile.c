@@ -2,9 +2,12 @@
  *
  * Arguments are drawn (fixed seed) from bad pointers, scratch buffers, huge and negative lengths,
  * garbage flags and fds of every kind. A periodic SIGALRM without SA_RESTART interrupts any call
- * that blocks. Prints "hostile done N" after N calls; the test then checks the Sentry logged no bug.
+ * that blocks. Loopback TCP/UDP sockets are among the fds. Prints "hostile done N" after N calls;
+ * the test then checks the Sentry logged no bug.
  */
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -30,7 +33,7 @@ static uint64_t rnd(void)
 }
 
 static char scratch[8192] __attribute__((aligned(64)));
-static int fds[16];
+static int fds[24];
 static int nfds;
 
 static uint64_t pick_ptr(void)
@@ -126,6 +129,23 @@ int main(void)
 	CHECK(pipe2(p, O_NONBLOCK) == 0);
 	fds[nfds++] = p[0];
 	fds[nfds++] = p[1];
+	/* Loopback TCP and UDP (the in-Sentry stack of --network=none): a listener, a connection, UDP, v6. */
+	int tl = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t inlen = sizeof(in);
+	CHECK(bind(tl, (struct sockaddr *)&in, sizeof(in)) == 0 && listen(tl, 4) == 0);
+	CHECK(getsockname(tl, (struct sockaddr *)&in, &inlen) == 0);
+	int tc = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(tc, (struct sockaddr *)&in, sizeof(in)) == 0);
+	fcntl(tc, F_SETFL, O_NONBLOCK);
+	fds[nfds++] = tl;
+	fds[nfds++] = tc;
+	fds[nfds++] = accept4(tl, NULL, NULL, SOCK_NONBLOCK);
+	int u = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	CHECK(bind(u, (struct sockaddr *)&in, sizeof(in)) == 0 || errno == EADDRINUSE);
+	fds[nfds++] = u;
+	fds[nfds++] = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	fds[nfds++] = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	for (int i = 0; i < nfds; i++)
 		CHECK(fds[i] >= 0);
 
@@ -145,10 +165,21 @@ int main(void)
 		arg[0] = pick_fd();
 		for (int j = 1; j < 6; j++)
 			arg[j] = pick_any();
-		if (nr == SYS_socket || nr == SYS_socketpair)
-			arg[0] = rnd() % 3 ? AF_UNIX : pick_int();
+		if (nr == SYS_socket || nr == SYS_socketpair) {
+			static const int families[] = {AF_UNIX, AF_UNIX, AF_INET, AF_INET6};
+			arg[0] = rnd() % 4 ? families[rnd() % 4] : pick_int();
+		}
+		if ((nr == SYS_setsockopt || nr == SYS_getsockopt) && rnd() % 2) {
+			static const int levels[] = {SOL_SOCKET, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6};
+			arg[1] = levels[rnd() % 5];
+			arg[2] = rnd() % 72;
+		}
 		if (nr == SYS_write || nr == SYS_read || nr == SYS_ioctl)
 			arg[2] = rnd() % 2 ? pick_len() : pick_ptr();
+		if (nr == SYS_ioctl && rnd() % 2) {
+			static const long cmds[] = {FIONREAD, 0x8910, 0x8912, 0x8913, 0x8915, 0x891b, 0x8921, 0x8927, 0x8933};
+			arg[1] = cmds[rnd() % 9];
+		}
 		/* Keep the stdio and our own fds: closing happens only through recvmsg/accept results. */
 		syscall(nr, arg[0], arg[1], arg[2], arg[3], arg[4], arg[5]);
 		done++;
