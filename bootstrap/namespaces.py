@@ -110,6 +110,8 @@ def enter(spec: Spec, network: str, userns_sync: int | None = None) -> None:
             own_proc = False
         for fd, flag, path in joins:
             _setns(fd, flag, path)
+        if user is not None and user.path:
+            userns.check_joined(spec)
         if user is not None and not user.path:
             userns.unshare_and_wait(userns_sync)
     finally:

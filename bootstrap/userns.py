@@ -76,15 +76,33 @@ def unshare_and_wait(sync_fd: int | None) -> None:
     _make_ambient(GOFER_CAPABILITIES)
 
 
+def check_joined(spec: Spec) -> None:
+    """After joining a user namespace by path: mappings the spec gives too must be its own (as
+    runc checks), or the container would not be what the spec says."""
+    for field, name, wanted_maps in (
+        ("linux.uidMappings", "uid_map", spec.linux.uid_mappings),
+        ("linux.gidMappings", "gid_map", spec.linux.gid_mappings),
+    ):
+        have = sorted(_read_map(name))
+        want = sorted((m.container_id, m.host_id, m.size) for m in wanted_maps)
+        if want and want != have:
+            raise OCIError(f"{field}: the joined user namespace maps {_show(have)}, not {_show(want)}")
+
+
+def _show(ranges: list[tuple[int, int, int]]) -> str:
+    return ", ".join(f"{inside}->{outside} x{count}" for inside, outside, count in ranges) or "nothing"
+
+
+def _read_map(name: str) -> tuple[tuple[int, int, int], ...]:
+    with open(f"/proc/self/{name}") as f:
+        return tuple((int(a), int(b), int(c)) for a, b, c in (line.split() for line in f))
+
+
 def own_maps() -> tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]]:
     """Our user namespace's uid and gid maps as the host kernel has them (made, joined, or the
     host's own): what the container's /proc/<pid>/uid_map and gid_map show, as under runc."""
 
-    def read(name: str) -> tuple[tuple[int, int, int], ...]:
-        with open(f"/proc/self/{name}") as f:
-            return tuple((int(a), int(b), int(c)) for a, b, c in (line.split() for line in f))
-
-    return read("uid_map"), read("gid_map")
+    return _read_map("uid_map"), _read_map("gid_map")
 
 
 def _make_ambient(caps: tuple[int, ...]) -> None:

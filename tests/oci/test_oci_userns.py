@@ -193,6 +193,18 @@ def test_rootfs_owned_by_mapped_ids_is_the_containers_own(kvmsandbox, tmp_path) 
     assert (result.returncode, result.stdout) == (0, "only root\n0:0\n"), result.stderr
 
 
+def test_mappings_must_be_those_of_a_joined_user_namespace(tmp_path, other_userns: int) -> None:
+    if os.geteuid() != 0 or not os.path.exists(BUSYBOX):
+        pytest.skip("needs root and busybox-static")
+    root = str(tmp_path / "state")
+    run = _runner(root, "systrap")
+    linux = {"namespaces": _with_user(f"/proc/{other_userns}/ns/user"), "uidMappings": UID_MAPPINGS}
+    result = run("create", "--bundle", _bundle(tmp_path / "b", linux), "bad")
+    assert result.returncode == 1
+    assert "linux.uidMappings: the joined user namespace maps nothing, not 0->100000 x1000" in result.stderr
+    assert os.listdir(root) == []
+
+
 def _cmdline(pid: str) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
