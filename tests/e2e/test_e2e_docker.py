@@ -124,6 +124,15 @@ def test_volume_tmpfs_and_workdir(dockerd, runtime, tmp_path) -> None:
     assert (volume / "out").read_text() == "written\n"
 
 
+def test_dockers_file_binds(dockerd, runtime) -> None:
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf are Docker's files, bound as runc binds them."""
+    script = "cat /etc/hostname; grep -cE ' /etc/(hostname|hosts|resolv.conf) ' /proc/self/mountinfo"
+    result = dockerd.docker(
+        "run", "--rm", f"--runtime={runtime}", "--hostname", "boxname", "bb", "sh", "-c", script, check=False
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, "boxname\n3\n"), result.stderr
+
+
 def test_exec(dockerd, app) -> None:
     assert dockerd.docker("exec", app, "echo", "exec hi").stdout == "exec hi\n"
     assert dockerd.docker("exec", app, "sh", "-c", "exit 5", check=False).returncode == 5
