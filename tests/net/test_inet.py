@@ -63,6 +63,7 @@ def test_loopback_outcomes_match_linux(debian_do):
 BUSYBOX_SCRIPT = """
 mkdir -p /tmp/www && echo "hello from httpd" > /tmp/www/index.html
 httpd -p 127.0.0.1:8080 -h /tmp/www
+netstat -lnt | grep -o '127.0.0.1:8080 .*LISTEN' | tr -s ' '
 wget -q -O - http://127.0.0.1:8080/index.html
 wget -q -O - http://[::1]:8080/index.html 2>/dev/null || echo "nothing on ::1"
 nc -l -p 9000 > /tmp/got &
@@ -80,18 +81,24 @@ def busybox_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("busybox-net")
     (root / "bin").mkdir()
     shutil.copy(busybox, root / "bin" / "busybox")
-    for applet in ("sh", "httpd", "wget", "nc", "echo", "cat", "mkdir"):
+    for applet in ("sh", "httpd", "wget", "nc", "echo", "cat", "mkdir", "netstat", "grep", "tr"):
         (root / "bin" / applet).symlink_to("busybox")
     return str(root)
 
 
 def test_busybox_httpd_wget_nc(platform_name, busybox_root):
-    """Busybox's httpd (daemonized) served to its wget, and nc to nc, inside one sandbox over lo."""
+    """Busybox's httpd (daemonized, seen by netstat in /proc/net/tcp) served to its wget, and nc to nc,
+    inside one sandbox over lo."""
     cmd = [sys.executable, "-m", "cli.main", "do", f"--platform={platform_name}"]
     cmd += [f"--root-dir={busybox_root}", "--", "/bin/sh", "-c", BUSYBOX_SCRIPT]
     r = subprocess.run(cmd, capture_output=True, timeout=120, cwd=REPO, env={"PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stderr.decode()[-3000:]
-    assert r.stdout.decode().splitlines() == ["hello from httpd", "nothing on ::1", "through nc"]
+    assert r.stdout.decode().splitlines() == [
+        "127.0.0.1:8080 0.0.0.0:* LISTEN",
+        "hello from httpd",
+        "nothing on ::1",
+        "through nc",
+    ]
 
 
 def _host_network_do(platform_name: str, root: str, script: str, *args: str) -> subprocess.Popen:

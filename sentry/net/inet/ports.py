@@ -26,6 +26,17 @@ if TYPE_CHECKING:
 # net.ipv4.ip_local_port_range's default.
 EPHEMERAL_LOW, EPHEMERAL_HIGH = 32768, 60999
 _TABLES: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], list[InetSocket]]] = weakref.WeakKeyDictionary()
+# kernel -> every open loopback socket, bound or not (for /proc/net).
+_LIVE: weakref.WeakKeyDictionary[Any, weakref.WeakSet[InetSocket]] = weakref.WeakKeyDictionary()
+
+
+def register(sock: InetSocket) -> None:
+    _LIVE.setdefault(sock.kernel, weakref.WeakSet()).add(sock)
+
+
+def live(kernel) -> list[InetSocket]:
+    """The kernel's open loopback sockets, oldest first."""
+    return sorted((s for s in _LIVE.get(kernel, ()) if not s.released), key=lambda s: s.loc.inode.ino)
 
 
 def _table(kernel) -> dict[tuple[int, int], list[InetSocket]]:

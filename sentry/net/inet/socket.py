@@ -52,6 +52,7 @@ class InetSocket(UnixSocket):
         self.inet_options: dict[tuple[int, int], int] = {}
         self.remote: Name | None = None  # a UDP socket's connected peer
         self.connecting = False  # a non-blocking connect said EINPROGRESS; the next says 0
+        ports.register(self)
 
     # --- names -----------------------------------------------------------------------
     def decode_addr(self, raw: bytes) -> Name:

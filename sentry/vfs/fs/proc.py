@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from sentry.errors import Errno
+from sentry.net.inet.procnet import PROC_NET
 from sentry.vfs.dirent import DT_DIR, DT_LNK, DT_REG, DirEntry
 from sentry.vfs.file import DirectoryFile, FileDescription, SeekableFile
 from sentry.vfs.fs import proc_text
@@ -203,6 +204,7 @@ def make_procfs(vfs) -> tuple[ProcFilesystem, Directory]:
             fs, ("thread-self",), lambda task: b"%d/task/%d" % (task.tg.pid, task.tid)
         ),
         b"sys": lambda: static_tree(fs, ("sys",), tree(SYSCTLS), lambda gen: gen(fs.kernel)),
+        b"net": lambda: static_tree(fs, ("net",), tree(PROC_NET), lambda gen: gen(fs.kernel)),
     }
     return fs, RootDirectory(fs, ("root",), entries)
 
