@@ -47,6 +47,8 @@ SYSCTLS: dict[str, Callable[[object], str]] = {
     "fs/inotify/max_user_watches": lambda k: "8192",
     "fs/inotify/max_user_instances": lambda k: "128",
     "net/core/somaxconn": lambda k: "4096",
+    "net/ipv4/ip_local_port_range": lambda k: "32768\t60999",  # the loopback stack's ephemeral ports
+    "net/ipv6/bindv6only": lambda k: "0",
     "net/unix/max_dgram_qlen": lambda k: "512",
 }
 
