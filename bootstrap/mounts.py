@@ -16,6 +16,7 @@ maskedPaths follow.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -49,11 +50,14 @@ def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
     from sentry.errors import Errno
 
     gofers: list[tuple[subprocess.Popen, Any]] = []
+    sentrys = {id(m) for m in vfs.mounts()}
     for mount in spec.mounts:
         try:
             if (mount.destination, mount.type) in PROVIDED:
                 _adopt(vfs, mount)
-            elif _is_bind(mount):
+                continue
+            _replace(vfs, mount, sentrys)
+            if _is_bind(mount):
                 gofers.extend(_bind(vfs, mount, spec.bundle))
             elif mount.type in ("tmpfs", "mqueue"):
                 _tmpfs(vfs, mount)
@@ -101,7 +105,24 @@ def _adopt(vfs: Any, mount: Mount) -> None:
         return
     _label(loc.mount, mount)
     _propagation(vfs, loc.mount, mount)
+    size = dict(o.partition("=")[::2] for o in mount.options).get("size")
+    if size and hasattr(loc.mount.fs, "budget"):  # a tmpfs honours the spec's size= (Docker's 64m /dev/shm)
+        loc.mount.fs.budget = _size(size)
     vfs.restack(loc.mount)
+
+
+def _replace(vfs: Any, mount: Mount, sentrys: set[int]) -> None:
+    """A spec mount of another kind where the Sentry has its own (Docker's /dev/shm is a bind) takes
+    its place, as in runc's fresh tree; one with submounts (/dev) stays under the spec's."""
+    from sentry.errors import Errno
+    from sentry.vfs import mounting
+
+    if not any(mount.destination == where for where, _ in PROVIDED):
+        return
+    with contextlib.suppress(Errno):  # nothing there, or submounts: the spec's mount goes on top
+        loc = vfs.pin_path(os.fsencode(mount.destination))
+        if loc.dentry is loc.mount.root and id(loc.mount) in sentrys and loc.mount is not vfs.root.mount:
+            mounting.umount(vfs, loc.mount, detach=False)
 
 
 def _is_bind(mount: Mount) -> bool:

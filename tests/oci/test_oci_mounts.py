@@ -191,6 +191,19 @@ def test_single_files_are_bound_and_host_nodes_are_not(platform_name, bundle, ca
     assert "over a directory" in caplog.text
 
 
+def test_a_spec_mount_of_another_kind_replaces_the_sentrys(platform_name, bundle) -> None:
+    shm = {"destination": "/dev/shm", "type": "bind", "source": str(bundle / "vol"), "options": ["rbind"]}
+    tmp = {"destination": "/tmp", "type": "tmpfs", "source": "small", "options": ["size=64k"]}
+    spec = make_spec(bundle, [shm, tmp])
+    script = """
+        busybox grep -E ' /dev/shm | /tmp ' /proc/self/mountinfo | busybox cut -d' ' -f5,8
+        busybox cat /dev/shm/on-host
+        busybox dd if=/dev/zero of=/tmp/big bs=1k count=100 2>/dev/null || echo full
+    """
+    code, out = run_in(platform_name, bundle, spec, script)
+    assert out.splitlines() == ["/dev/shm 9p", "/tmp tmpfs", "from the host", "full"], out
+
+
 def test_mqueue_is_an_empty_directory_and_shm_is_noexec(platform_name, bundle) -> None:
     spec = make_spec(bundle)
     script = "busybox ls -A /dev/mqueue; busybox cp /bin/busybox /dev/shm/bb; /dev/shm/bb true; echo exec=$?"
