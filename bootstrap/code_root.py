@@ -38,6 +38,14 @@ MNT_DETACH = 2
 # statvfs flag -> mount flag, for the flags a bind remount must repeat.
 _KEPT = {os.ST_NOEXEC: 0x8, os.ST_NOATIME: 0x400, os.ST_NODIRATIME: 0x800, os.ST_RELATIME: 0x200000}
 
+# The new mount API (prepare_staging): syscall numbers and flags from <linux/mount.h>.
+SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 429, 430, 431, 432
+FSOPEN_CLOEXEC = FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 1, 6
+MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x2, 0x4
+MOVE_MOUNT_F_EMPTY_PATH = 4
+AT_FDCWD = -100
+
 # Where the new root is built, inside our private mount namespace only.
 STAGING = "/tmp"
 OUR_PACKAGES = ("kvmsandbox", "sentry", "gofer", "bootstrap", "cli")
@@ -45,9 +53,49 @@ OUR_PACKAGES = ("kvmsandbox", "sentry", "gofer", "bootstrap", "cli")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+# The staging tmpfs made in advance by prepare_staging (a detached mount's fd), or None.
+_prepared: int | None = None
+
+
 def _check(result: int, what: str) -> None:
     if result != 0:
         raise OCIError(f"confining the sandbox process: {what}: {os.strerror(ctypes.get_errno())}")
+
+
+def _check_fd(result: int, what: str) -> int:
+    _check(0 if result >= 0 else result, what)
+    return result
+
+
+def prepare_staging() -> None:
+    """Make the staging tmpfs now, detached, while still host root: before the sandbox process
+    enters a user namespace in which its uid (host 0) is unmapped. A tmpfs mounted from inside
+    would belong to that namespace and refuse to create our directories (EOVERFLOW); this one
+    belongs to the host's, and enter() attaches it instead of mounting one."""
+    global _prepared
+    fs = _check_fd(_libc.syscall(SYS_FSOPEN, b"tmpfs", FSOPEN_CLOEXEC), "fsopen(tmpfs)")
+    try:
+        # 0755, not 0555: unmapped, we create its directories as their owner, without CAP_DAC_OVERRIDE.
+        _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_STRING, b"mode", b"0755", 0), "fsconfig(mode)")
+        _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0), "fsconfig(create)")
+        flags = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+        _prepared = _check_fd(_libc.syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, flags), "fsmount(tmpfs)")
+    finally:
+        os.close(fs)
+
+
+def available() -> bool:
+    """Whether enter() can run: as root, or unmapped in a user namespace with the staging prepared."""
+    return os.geteuid() == 0 or _prepared is not None
+
+
+def _mount_staging() -> None:
+    if _prepared is None:
+        flags = MS_NOSUID | MS_NODEV
+        _check(_libc.mount(b"kvmsandbox-root", STAGING.encode(), b"tmpfs", flags, b"mode=0555"), "tmpfs")
+        return
+    move = _libc.syscall(SYS_MOVE_MOUNT, _prepared, b"", AT_FDCWD, STAGING.encode(), MOVE_MOUNT_F_EMPTY_PATH)
+    _check(move, "attaching the staging tmpfs")
 
 
 def code_directories() -> list[str]:
@@ -107,10 +155,7 @@ def enter(directories: list[str], *, own_namespace: bool) -> None:
         directory: os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for directory in directories
     }
     try:
-        _check(
-            _libc.mount(b"kvmsandbox-root", STAGING.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0555"),
-            "tmpfs",
-        )
+        _mount_staging()
         for directory, fd in sources.items():
             target = STAGING + directory
             os.makedirs(target, exist_ok=True)

@@ -77,8 +77,8 @@ def capabilities_for(network: str) -> frozenset[int]:
 
 
 def confine_sandbox_process(network: str, *, own_mount_namespace: bool) -> None:
-    """All three steps; without root only the last two (there is nothing to pivot with)."""
-    if os.geteuid() == 0:
+    """All three steps; rootless only the last two (there is nothing to pivot with)."""
+    if code_root.available():
         code_root.enter(code_root.code_directories(), own_namespace=own_mount_namespace)
     drop_privileges(capabilities_for(network))
     host_filter.install(host_filter.SENTRY)

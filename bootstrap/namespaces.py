@@ -28,7 +28,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 
-from bootstrap import userns
+from bootstrap import code_root, userns
 from bootstrap.errors import OCIError
 from bootstrap.spec import Spec
 
@@ -102,6 +102,9 @@ def enter(spec: Spec, network: str, userns_sync: int | None = None) -> None:
         if user is not None and user.path:
             joins.append((open_namespace(user.path, CLONE_NEWUSER, "user"), CLONE_NEWUSER, user.path))
         own_proc = bool(flags & CLONE_NEWNS) and os.getpid() == 1
+        if user is not None:
+            # Confinement's root is built after boot, when we are unmapped in the user namespace.
+            code_root.prepare_staging()
         if user is not None and own_proc:
             # Mounting proc takes CAP_SYS_ADMIN over our pid namespace's owner, the host's user
             # namespace: done now, in a mount namespace that the one unshared below copies (and locks).

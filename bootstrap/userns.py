@@ -19,7 +19,9 @@ capabilities a root gofer uses are made ambient for the helpers it starts
 while booting: its gofers can then chroot, and read, write and chown files
 whose owners the spec maps (a rootfs shifted for userns-remap), as the
 container's root could under runc. bootstrap.confine's capset empties the
-inheritable set, which ends them.
+inheritable set, which ends them. For the same reason (files it creates must
+be on a filesystem of the host's user namespace) confinement's new root is a
+tmpfs made before the namespace is entered (code_root.prepare_staging).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ CLONE_NEWUSER = 0x10000000
 _ASK = b"?"  # child -> parent: unshared, map me
 _MAPPED = b"!"  # parent -> child: maps written
 
-# chown, dac_override, dac_read_search, fowner, fsetid, sys_chroot
-GOFER_CAPABILITIES = (0, 1, 2, 3, 4, 18)
+# chown, dac_override, dac_read_search, fowner, fsetid, sys_chroot; and setpcap, with which the
+# gofer empties its bounding set when it confines itself (gofer/__main__.py).
+GOFER_CAPABILITIES = (0, 1, 2, 3, 4, 18, 8)
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522

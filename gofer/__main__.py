@@ -30,11 +30,12 @@ def confine(root: str) -> int:
     try:
         os.chroot(root)
         root = "/"
+        privileged = True
     except PermissionError:
-        pass
+        privileged = False
     os.chdir("/")
     fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    if os.geteuid() == 0:
+    if privileged:
         drop_privileges(KEPT_CAPABILITIES)
     host_filter.install(host_filter.GOFER)
     return fd

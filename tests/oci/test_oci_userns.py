@@ -160,6 +160,8 @@ def test_new_user_namespace_is_mapped_and_owns_the_others(kvmsandbox, tmp_path) 
     for kind in ("mnt", "net", "ipc", "uts"):
         assert _owner_inode(pid, kind) == user, kind
     _starts_and_runs(kvmsandbox)
+    # Confined as without a user namespace: its root holds its code only (bootstrap.code_root).
+    assert os.path.isdir(f"/proc/{pid}/root{REPO}/bootstrap") and not os.path.exists(f"/proc/{pid}/root/etc")
     # The container's own /proc shows the same maps, in Linux's format.
     result = kvmsandbox("exec", "c1", "sh", "-c", "cat /proc/self/uid_map /proc/1/gid_map")
     with open(f"/proc/{pid}/uid_map") as uid_map, open(f"/proc/{pid}/gid_map") as gid_map:
