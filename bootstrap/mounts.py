@@ -87,8 +87,18 @@ def _label(mnt: Any, mount: Mount, *, data: bool = True) -> None:
     mnt.source = mount.source or mount.type or "none"
     mnt.flags = tuple(f for f in MOUNT_FLAGS if f in mount.options)
     if data:
-        mnt.data = ",".join(o for o in mount.options if "=" in o)
+        mnt.data = ",".join(filter(None, (_data_option(mount.type, o) for o in mount.options if "=" in o)))
     mnt.readonly = mnt.readonly or "ro" in mount.options
+
+
+def _data_option(kind: str, option: str) -> str:
+    """A filesystem option as Linux shows it: modes without leading zeros, tmpfs's default 1777 not at all."""
+    key, _, value = option.partition("=")
+    if key in ("mode", "ptmxmode") and value.isdigit():
+        value = f"{int(value, 8):o}"
+        if kind == "tmpfs" and key == "mode" and value == "1777":
+            return ""
+    return f"{key}={value}"
 
 
 def _propagation(vfs: Any, mnt: Any, mount: Mount) -> None:

@@ -463,7 +463,9 @@ def _mount_options(mnt) -> str:
 
 
 def _super_options(mnt) -> str:
-    return ",".join(["ro" if mnt.readonly else "rw", *filter(None, mnt.data.split(","))])
+    """The filesystem's options: a read-only bind of part of a tree leaves the filesystem itself rw."""
+    readonly = mnt.readonly and mnt.root_path == "/"
+    return ",".join(["ro" if readonly else "rw", *filter(None, mnt.data.split(","))])
 
 
 def system_stat(fs: ProcFilesystem) -> bytes:
