@@ -18,18 +18,15 @@ from bootstrap.spec import Device
 from sentry.errors import Errno
 from sentry.vfs.fs.dev import DeviceInode, Opener, no_such_device
 from sentry.vfs.fs.tmpfs import TmpFifo
-from sentry.vfs.mount import Location
 
 log = logging.getLogger("kvmsandbox.sandbox")
-
-_PTMX = os.makedev(5, 2)
 
 
 def apply(vfs: Any, devices: tuple[Device, ...]) -> None:
     """Make each device node; one that cannot be made is logged and skipped, as other spec mounts are."""
     if not devices:
         return
-    emulated = _emulated(vfs)
+    emulated = vfs.devices
     for device in devices:
         try:
             _make(vfs, device, emulated)
@@ -37,26 +34,6 @@ def apply(vfs: Any, devices: tuple[Device, ...]) -> None:
             log.warning(
                 "device %s (%s %d:%d) skipped: %s", device.path, device.type, device.major, device.minor, e
             )
-
-
-def _emulated(vfs: Any) -> dict[int, Opener]:
-    """The Sentry's character devices by number: those in its /dev, and ptmx (a link to pts/ptmx there)."""
-    openers: dict[int, Opener] = {}
-    try:
-        dev = vfs.resolve(None, vfs.root, b"/dev")
-        for entry in dev.inode.listdir():
-            inode = dev.inode.lookup(entry.name)
-            if isinstance(inode, DeviceInode) and stat.S_ISCHR(inode.mode):
-                openers.setdefault(inode.rdev, inode.opener)
-    except Errno:
-        pass
-
-    def open_ptmx(task, loc: Location, flags: int):
-        ptmx = vfs.resolve(task, vfs.root if task is None else task.fs.root, b"/dev/pts/ptmx")
-        return ptmx.inode.open(task, ptmx, flags)
-
-    openers.setdefault(_PTMX, open_ptmx)
-    return openers
 
 
 def _make(vfs: Any, device: Device, emulated: dict[int, Opener]) -> None:

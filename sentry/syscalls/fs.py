@@ -32,6 +32,7 @@ STATX__RESERVED = 0x80000000
 RENAME_NOREPLACE = 1
 CAP_CHOWN = 0
 CAP_FSETID = 4
+CAP_MKNOD = 27
 CAP_SYS_CHROOT = 18
 AT_SYMLINK_FOLLOW = 0x400
 XATTR_NAME_MAX = 255
@@ -490,7 +491,8 @@ def sys_fchown(task, fd, owner, group) -> int:
 
 
 def sys_mknodat(task, dirfd, pathname, mode, dev) -> int:
-    """Regular files and FIFOs; device nodes are refused (the sandbox has its own /dev)."""
+    """Regular files, FIFOs, and with CAP_MKNOD device nodes: the Sentry's own device where it emulates
+    the number, else a node that opens with EPERM (sentry/vfs/vfs.py mknod). Sockets are refused."""
     mode = u32(mode)
     kind = stat.S_IFMT(mode) or stat.S_IFREG
     parent, name = parent_at(task, dirfd, read_path(task, pathname))
@@ -499,11 +501,23 @@ def sys_mknodat(task, dirfd, pathname, mode, dev) -> int:
         _vfs(task).create(task, parent, name, stat.S_IFREG | perms)
     elif kind == stat.S_IFIFO:
         _vfs(task).mkfifo(task, parent, name, perms)
-    elif kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK):
+    elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+        if not task.creds.has_cap(CAP_MKNOD):
+            raise Errno(errno.EPERM)
+        _vfs(task).mknod(task, parent, name, kind | perms, _decode_dev(dev))
+    elif kind == stat.S_IFSOCK:
         raise Errno(errno.EPERM)
     else:
         raise Errno(errno.EINVAL)
     return 0
+
+
+def _decode_dev(dev: int) -> int:
+    """mknod's dev_t (the kernel's new_decode_dev layout) as Python's os.makedev number."""
+    dev &= 0xFFFFFFFF
+    major = (dev & 0xFFF00) >> 8
+    minor = (dev & 0xFF) | ((dev >> 12) & 0xFFF00)
+    return os.makedev(major, minor)
 
 
 def sys_mknod(task, pathname, mode, dev) -> int:

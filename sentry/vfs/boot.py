@@ -16,7 +16,7 @@ from gofer.client import GoferClient
 from sentry.errors import Errno
 from sentry.vfs.file import FileDescription
 from sentry.vfs.fs.anon import HOSTFS
-from sentry.vfs.fs.dev import make_devfs
+from sentry.vfs.fs.dev import emulated_devices, make_devfs
 from sentry.vfs.fs.devpts import DevptsFilesystem
 from sentry.vfs.fs.gofer import GoferFilesystem
 from sentry.vfs.fs.host import HostFile, HostInode
@@ -68,6 +68,7 @@ def make_vfs(
         raise Errno(errno.ENXIO)
 
     dev_fs, dev_root = make_devfs(open_console if ttys else None, open_tty)
+    vfs.devices = {**emulated_devices(dev_root), os.makedev(5, 2): devpts.open_master}
     vfs.mount_path(b"/dev", dev_fs, dev_root, source="dev")
     vfs.mount_path(b"/dev/pts", devpts, devpts.root, source="devpts")
     # The console is /dev/console itself (fstat(0) matches stat("/dev/console"), so

@@ -14,11 +14,13 @@ import os
 import stat
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.errors import Errno
 from sentry.vfs.dentry import Dentry
 from sentry.vfs.file import FileDescription, PathFile
+from sentry.vfs.fs.dev import DeviceInode, not_permitted
 from sentry.vfs.fs.tmpfs import TmpFile, TmpFilesystem
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location, Mount, path_of
@@ -51,6 +53,9 @@ class VFS:
         # Host fds the sandbox was started with (stdio), by host fd number.
         self.host_stdio: dict[int, Location] = {}
         self.procfs: ProcFilesystem | None = None
+        # The character devices the Sentry emulates, by number: what a node of that number opens
+        # (boot fills it from its devfs; linux.devices and mknod(2) nodes use it).
+        self.devices: dict[int, Callable] = {}
         self._memfd_fs = TmpFilesystem()
 
     # --- mounts ----------------------------------------------------------------------
@@ -376,6 +381,27 @@ class VFS:
         self._must_not_exist(parent, name)
         self._writable_dir(task, parent)
         parent.inode.mkfifo(name, mode & 0o7777, task.creds.fsuid, task.creds.fsgid)
+        parent.dentry.forget(name)
+
+    def mknod(self, task, parent: Location, name: bytes, mode: int, rdev: int) -> None:
+        """A character or block node: a Sentry device where it emulates that number, else one that opens
+        with EPERM. Only in-memory directories hold them: a host device node is never made."""
+        if len(name) > NAME_MAX:
+            raise Errno(errno.ENAMETOOLONG)
+        self._must_not_exist(parent, name)
+        self._writable_dir(task, parent)
+        kind = stat.S_IFMT(mode)
+        opener = self.devices.get(rdev, not_permitted) if kind == stat.S_IFCHR else not_permitted
+        uid, gid = task.creds.fsuid, task.creds.fsgid
+
+        def make(fs: TmpFilesystem) -> DeviceInode:
+            major, minor = os.major(rdev), os.minor(rdev)
+            return DeviceInode(fs, major, minor, opener, kind=kind, mode=mode & 0o7777, uid=uid, gid=gid)
+
+        try:
+            parent.inode.add_memory_node(name, make)
+        except Errno as e:
+            raise Errno(errno.EPERM if e.code == errno.EROFS else e.code) from None
         parent.dentry.forget(name)
 
     def remove(self, task, parent: Location, name: bytes, *, directory: bool) -> None:

@@ -240,6 +240,35 @@ def test_devices_are_made_with_their_numbers_modes_and_owners(platform_name, bun
     assert "cat: can't open '/dev/test2': No such device or address" in out
 
 
+def test_mknod_makes_sentry_devices(platform_name, bundle) -> None:
+    """As in a runc container with CAP_MKNOD: the node is made; what the Sentry emulates works, other
+    devices open with EPERM (runc's device cgroup); host nodes are never made, on any root."""
+    from sentry.kernel.creds import Credentials
+
+    spec = make_spec(bundle)
+    script = """
+        busybox mknod /tmp/null c 1 3; busybox mknod /tmp/zero c 1 5; busybox mknod /tmp/fuse c 10 229
+        busybox mknod /tmp/sda b 8 0; busybox mknod /etc/null2 c 1 3
+        echo gone > /tmp/null; busybox cat /tmp/null; busybox head -c 2 /tmp/zero | busybox od -An -tx1
+        busybox cat /tmp/fuse; busybox cat /tmp/sda
+        busybox stat -c '%n %F %t:%T' /tmp/fuse /tmp/sda /etc/null2
+    """
+    code, out = run_in(platform_name, bundle, spec, script)
+    assert out.splitlines() == [
+        " 00 00",
+        "cat: can't open '/tmp/fuse': Operation not permitted",
+        "cat: can't open '/tmp/sda': Operation not permitted",
+        "/tmp/fuse character special file a:e5",
+        "/tmp/sda block special file 8:0",
+        "/etc/null2 character special file 1:3",
+    ], out
+    assert not (bundle / "rootfs" / "etc" / "null2").exists()
+    code, out = run_in(
+        platform_name, bundle, spec, "busybox mknod /tmp/n c 1 3", Credentials.for_user(1000, 1000)
+    )
+    assert out == "mknod: /tmp/n: Operation not permitted\n"
+
+
 def test_masked_and_readonly_paths(platform_name, bundle) -> None:
     spec = make_spec(
         bundle,

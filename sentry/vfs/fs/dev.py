@@ -66,6 +66,12 @@ def no_such_device(task, loc: Location, flags: int) -> FileDescription:
     raise Errno(errno.ENXIO)
 
 
+def not_permitted(task, loc: Location, flags: int) -> FileDescription:
+    """Opening a node the app made of a device the Sentry does not emulate: EPERM, as runc's device
+    cgroup answers for a device it does not allow."""
+    raise Errno(errno.EPERM)
+
+
 class DeviceInode(TmpInode):
     """A character (or block) node; opener is the Sentry's device behind it."""
 
@@ -112,3 +118,10 @@ def make_devfs(console: Opener | None, tty: Opener | None = None) -> tuple[TmpFi
     root.mkdir(b"pts", 0o755, 0, 0)
     root.mkdir(b"shm", 0o1777, 0, 0)
     return fs, root
+
+
+def emulated_devices(root: TmpDir) -> dict[int, Opener]:
+    """The character devices a devfs root holds, by device number: what another node of that number opens."""
+    with root.lock:
+        nodes = list(root.children.values())
+    return {n.rdev: n.opener for n in nodes if isinstance(n, DeviceInode) and stat.S_ISCHR(n.mode)}
