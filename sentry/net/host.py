@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sentry.errors import RESTART_CODES, Errno
-from sentry.net.inet import addr, ifaces
+from sentry.net.inet import addr, ifaces, ports
 from sentry.net.inet import options as inet_options
 from sentry.net.inet.addr import AF_INET
 from sentry.net.socket import Socket
@@ -200,6 +200,7 @@ class HostSocket(Socket):
         return self._accepted_from
 
     def bind(self, task, name: tuple) -> None:
+        ports.check_privileged(task, name[1])
         with self._sock() as s:
             s.bind(name)
 

@@ -28,6 +28,8 @@ def test_loopback_echo_udp_names(debian_do):
         "AF_INET 127.0.0.1 served 3, exit codes [0, 0, 0]",
         "AF_INET6 ::1 served 3, exit codes [0, 0, 0]",
         "udp PING True",
+        "nobody binding port 80 EACCES",
+        "root binding port 80 ok",
         "localhost is ['127.0.0.1', '::1']",
         "SIOCGIFCONF needs 40 bytes; lo is index 1",
         "off-sandbox connect ENETUNREACH",
@@ -47,6 +49,7 @@ def test_host_network_echo_udp_names(platform_name, debian_root):
         "AF_INET 127.0.0.1 served 3, exit codes [0, 0, 0]",
         "AF_INET6 ::1 served 3, exit codes [0, 0, 0]",
         "udp PING True",
+        "nobody binding port 80 EACCES",
         "localhost is ['127.0.0.1', '::1']",
     ]
 
@@ -63,11 +66,12 @@ def test_loopback_outcomes_match_linux(debian_do):
 BUSYBOX_SCRIPT = """
 mkdir -p /tmp/www && echo "hello from httpd" > /tmp/www/index.html
 httpd -p 127.0.0.1:8080 -h /tmp/www
-netstat -lnt | grep -o '127.0.0.1:8080 .*LISTEN' | tr -s ' '
 wget -q -O - http://127.0.0.1:8080/index.html
+netstat -lnt | grep -o '127.0.0.1:8080 .*LISTEN' | tr -s ' '
 wget -q -O - http://[::1]:8080/index.html 2>/dev/null || echo "nothing on ::1"
-nc -l -p 9000 > /tmp/got &
-until echo "through nc" | nc 127.0.0.1 9000 2>/dev/null; do :; done
+killall httpd
+nc -l -p 9000 < /dev/null > /tmp/got &
+until echo "through nc" | nc 127.0.0.1 9000 2>/dev/null; do sleep 0.1; done
 wait
 cat /tmp/got
 """
@@ -81,7 +85,9 @@ def busybox_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("busybox-net")
     (root / "bin").mkdir()
     shutil.copy(busybox, root / "bin" / "busybox")
-    for applet in ("sh", "httpd", "wget", "nc", "echo", "cat", "mkdir", "netstat", "grep", "tr"):
+    applets = ("sh", "httpd", "wget", "nc", "echo", "cat", "mkdir", "netstat", "grep", "tr", "killall")
+    applets += ("sleep",)
+    for applet in applets:
         (root / "bin" / applet).symlink_to("busybox")
     return str(root)
 
@@ -94,8 +100,8 @@ def test_busybox_httpd_wget_nc(platform_name, busybox_root):
     r = subprocess.run(cmd, capture_output=True, timeout=120, cwd=REPO, env={"PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stderr.decode()[-3000:]
     assert r.stdout.decode().splitlines() == [
-        "127.0.0.1:8080 0.0.0.0:* LISTEN",
         "hello from httpd",
+        "127.0.0.1:8080 0.0.0.0:* LISTEN",
         "nothing on ::1",
         "through nc",
     ]

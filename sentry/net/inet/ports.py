@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 # net.ipv4.ip_local_port_range's default.
 EPHEMERAL_LOW, EPHEMERAL_HIGH = 32768, 60999
+# net.ipv4.ip_unprivileged_port_start's default, and the capability that binds below it.
+UNPRIVILEGED_PORT_START = 1024
+CAP_NET_BIND_SERVICE = 10
 _TABLES: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], list[InetSocket]]] = weakref.WeakKeyDictionary()
 # kernel -> every open loopback socket, bound or not (for /proc/net).
 _LIVE: weakref.WeakKeyDictionary[Any, weakref.WeakSet[InetSocket]] = weakref.WeakKeyDictionary()
@@ -72,6 +75,12 @@ class Binding:
     def unbind(self) -> None:
         if self._sock in self._holders:
             self._holders.remove(self._sock)
+
+
+def check_privileged(task, port: int) -> None:
+    """Ports below 1024 need CAP_NET_BIND_SERVICE (host mode too: the sandbox process has it)."""
+    if 0 < port < UNPRIVILEGED_PORT_START and not task.creds.has_cap(CAP_NET_BIND_SERVICE):
+        raise Errno(errno.EACCES)
 
 
 def bind(sock: InetSocket, ip: bytes, port: int) -> None:

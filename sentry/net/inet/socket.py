@@ -97,6 +97,7 @@ class InetSocket(UnixSocket):
     def bind(self, task, name: Name) -> None:
         ip, port = name
         self._check_local(ip)
+        ports.check_privileged(task, port)
         with LOCK:
             if self.name is not None or self.released:
                 raise Errno(errno.EINVAL)
