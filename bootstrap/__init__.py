@@ -6,8 +6,9 @@ The process tree an OCI client sees:
           │                      spawns the sandbox process and waits for it to be ready (launcher.py)
           ├─ sandbox process     python -m bootstrap.sandbox_process: host namespaces (namespaces.py),
           │    └─ gofer          the Sentry (backend.py -> sentry_backend.py), the control socket
-          │                      (control.py), privileges dropped (confine.py); its exit status is
-          │                      the container's; the pid in --pid-file
+          │                      (control.py), then confined (confine.py: a root of its own code,
+          │                      no capabilities, a seccomp allowlist; docs/confinement.md); its
+          │                      exit status is the container's; the pid in --pid-file
           └─ exec stand-in       python -m bootstrap.exec_proxy, for `exec --detach` (exec_proxy.py)
 
 Every other command (start, kill, ps, exec, pause, wait, events, delete) is
