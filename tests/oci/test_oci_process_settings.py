@@ -24,17 +24,29 @@ BUSYBOX = "/bin/busybox"
 pytestmark = pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="needs the host's static busybox")
 
 
-def _run(platform: str, tmp_path, script: str, **process: object) -> subprocess.CompletedProcess:
+def _bundle(tmp_path, args: list[str], **process: object) -> str:
     bundle = tmp_path / "bundle"
     (bundle / "rootfs" / "bin").mkdir(parents=True)
     shutil.copy(BUSYBOX, bundle / "rootfs" / "bin" / "busybox")
-    config = default_spec(["/bin/busybox", "sh", "-c", script])
+    config = default_spec(args)
     config["process"].update(process)
     (bundle / "config.json").write_text(json.dumps(config))
-    cmd = [sys.executable, "-m", "cli.main", "--root", str(tmp_path / "state"), f"--platform={platform}",
-           "run", "--bundle", str(bundle), "c1"]  # fmt: skip
+    return str(bundle)
+
+
+def _cli(platform: str, tmp_path, *args: str, output=subprocess.PIPE) -> subprocess.CompletedProcess:
+    """The CLI's result; `output`: where its stdout and stderr go (a file for a command whose sandbox
+    keeps them open after it exits)."""
+    cmd = [sys.executable, "-m", "cli.main", "--root", str(tmp_path / "state"), f"--platform={platform}"]
     env = dict(os.environ, PYTHONPATH=REPO)
-    return subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*cmd, *args], env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output, text=True, timeout=120
+    )
+
+
+def _run(platform: str, tmp_path, script: str, **process: object) -> subprocess.CompletedProcess:
+    bundle = _bundle(tmp_path, ["/bin/busybox", "sh", "-c", script], **process)
+    return _cli(platform, tmp_path, "run", "--bundle", bundle, "c1")
 
 
 def test_rlimits_are_the_containers_initial_limits(platform_name, tmp_path) -> None:
@@ -120,3 +132,25 @@ def test_user_umask_is_the_processs_umask(platform_name, tmp_path) -> None:
     script = "umask; /bin/busybox touch /tmp/f && /bin/busybox stat -c %a /tmp/f"
     r = _run(platform_name, tmp_path, script, user={"uid": 0, "gid": 0, "umask": 0o027})
     assert (r.returncode, r.stdout.split()) == (0, ["0027", "640"]), r.stderr
+
+
+def test_exec_gets_the_containers_limits_and_capabilities(platform_name, tmp_path) -> None:
+    process = {
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}],
+        "oomScoreAdj": 123,
+        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+    }
+    bundle = _bundle(tmp_path, ["/bin/busybox", "sleep", "60"], **process)
+    with open(tmp_path / "container.out", "w") as out:
+        created = _cli(platform_name, tmp_path, "create", "--bundle", bundle, "c1", output=out)
+    assert created.returncode == 0, (tmp_path / "container.out").read_text()
+    try:
+        assert _cli(platform_name, tmp_path, "start", "c1").returncode == 0
+        script = "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep CapEff /proc/self/status"
+        r = _cli(platform_name, tmp_path, "exec", "c1", "/bin/busybox", "sh", "-c", script)
+        assert (r.returncode, r.stdout.splitlines()) == (
+            0,
+            ["321", "654", "123", "CapEff:\t0000000000000020"],
+        ), r.stderr
+    finally:
+        _cli(platform_name, tmp_path, "delete", "--force", "c1")
