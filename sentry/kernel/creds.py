@@ -61,6 +61,7 @@ class Credentials:
     cap_inheritable: int = 0
     cap_bounding: int = ALL_CAPS
     cap_ambient: int = 0
+    keep_caps: bool = False  # SECBIT_KEEP_CAPS (prctl PR_SET_KEEPCAPS): a uid change keeps the permitted set
 
     @classmethod
     def for_user(
@@ -102,7 +103,7 @@ class Credentials:
         effective = permitted if self.euid == 0 else self.cap_ambient
         return self.replace(
             suid=self.euid, fsuid=self.euid, sgid=self.egid, fsgid=self.egid,
-            cap_permitted=permitted, cap_effective=effective,
+            cap_permitted=permitted, cap_effective=effective, keep_caps=False,
         )  # fmt: skip
 
     def has_cap(self, cap: int) -> bool:

@@ -67,11 +67,13 @@ def _setres(task: Task, kind: str, r: int, e: int, s: int, cap: int) -> int:
 
 
 def _setuid_caps(old: Credentials, new: Credentials) -> Credentials:
-    """Linux's capability rules for a uid change (cap_emulate_setxuid, without SECBIT_KEEP_CAPS):
-    losing every root uid drops the permitted, effective and ambient sets; euid leaving 0 drops the
+    """Linux's capability rules for a uid change (cap_emulate_setxuid): losing every root uid drops
+    the ambient set, and the permitted and effective ones unless keep_caps; euid leaving 0 drops the
     effective set, euid becoming 0 restores it from the permitted set."""
     if 0 in (old.ruid, old.euid, old.suid) and 0 not in (new.ruid, new.euid, new.suid):
-        new = new.replace(cap_permitted=0, cap_effective=0, cap_ambient=0)
+        new = new.replace(cap_ambient=0)
+        if not new.keep_caps:
+            new = new.replace(cap_permitted=0, cap_effective=0)
     if old.euid == 0 and new.euid != 0:
         new = new.replace(cap_effective=0)
     elif old.euid != 0 and new.euid == 0:
@@ -209,13 +211,22 @@ def sys_capset(task: Task, hdr: int, data: int) -> int:
     return 0
 
 
-PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT = 23, 24, 47
+PR_GET_KEEPCAPS, PR_SET_KEEPCAPS, PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT = 7, 8, 23, 24, 47
+CAP_PRCTL_OPTIONS = (PR_GET_KEEPCAPS, PR_SET_KEEPCAPS, PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT)
 PR_CAP_AMBIENT_IS_SET, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_LOWER, PR_CAP_AMBIENT_CLEAR_ALL = 1, 2, 3, 4
 
 
 def prctl_caps(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: int) -> int:
-    """prctl's bounding-set and ambient-set options, with Linux's checks (kernel/sys.c, commoncap.c)."""
+    """prctl's keep-caps, bounding-set and ambient-set options, with Linux's checks (kernel/sys.c,
+    commoncap.c)."""
     c = task.creds
+    if option == PR_GET_KEEPCAPS:
+        return int(c.keep_caps)
+    if option == PR_SET_KEEPCAPS:
+        if arg2 not in (0, 1):
+            raise Errno(errno.EINVAL)
+        task.creds = c.replace(keep_caps=bool(arg2))
+        return 0
     if option == PR_CAPBSET_READ:
         if not 0 <= arg2 <= CAP_LAST_CAP:
             raise Errno(errno.EINVAL)

@@ -12,7 +12,7 @@ from sentry.kernel import exit as exit_mod
 from sentry.kernel import signals as sig
 from sentry.kernel.threadgroup import ProcessGroup, Session
 from sentry.syscalls.args import s32
-from sentry.syscalls.creds import PR_CAP_AMBIENT, PR_CAPBSET_DROP, PR_CAPBSET_READ, prctl_caps
+from sentry.syscalls.creds import CAP_PRCTL_OPTIONS, prctl_caps
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -364,7 +364,7 @@ def sys_prctl(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: in
             raise Errno(errno.EINVAL)
         tg.dumpable = arg2
         return 0
-    if option in (PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT):
+    if option in CAP_PRCTL_OPTIONS:
         return prctl_caps(task, option, arg2, arg3, arg4, arg5)
     if option == PR_GET_SECCOMP:
         return 0

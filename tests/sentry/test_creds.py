@@ -83,3 +83,22 @@ def test_spec_ambient_outside_permitted_and_inheritable_is_dropped():
         },
     )
     assert creds.cap_ambient == KILL
+
+
+def test_keepcaps_keeps_the_permitted_set_across_setuid_until_exec(sandbox_run, program):
+    r = sandbox_run([program("caps"), "keepcaps"])
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert [line for line in lines if "=" in line] == [
+        "get_keepcaps=0",
+        "set_keepcaps_2=EINVAL",
+        "set_keepcaps=0",
+        "get_keepcaps=1",
+        "setresuid=0",
+        "capset_eff_nbs=0",
+        "keepcaps=0",  # execve clears it
+    ]
+    everything = (1 << 41) - 1
+    assert (_status(r.out, "kept")["CapPrm"], _status(r.out, "kept")["CapEff"]) == (everything, 0)
+    assert _status(r.out, "raised")["CapEff"] == NBS
+    assert (_status(r.out, "status")["CapPrm"], _status(r.out, "status")["CapEff"]) == (0, 0)

@@ -3,6 +3,7 @@
  *   status  print the Cap* lines of /proc/self/status
  *   prctl   exercise PR_CAP_AMBIENT / PR_CAPBSET_* and print one result per line
  *   chain   print the sets, exec "clear", which prints them, clears the ambient set and execs "status"
+ *   keepcaps PR_SET_KEEPCAPS across setresuid to a non-root uid, then exec "status"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,6 +48,27 @@ static int set_inheritable(int cap, int on) {
     return syscall(SYS_capset, &h, d);
 }
 
+static int set_effective(int cap) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d))
+        return -1;
+    d[0].effective = d[1].effective = 0;
+    d[cap / 32].effective = 1u << (cap % 32);
+    return syscall(SYS_capset, &h, d);
+}
+
+static void keepcaps_checks(void) {
+    show("get_keepcaps", prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0));
+    show("set_keepcaps_2", prctl(PR_SET_KEEPCAPS, 2, 0, 0, 0));
+    show("set_keepcaps", prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
+    show("get_keepcaps", prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0));
+    show("setresuid", syscall(SYS_setresuid, 1000, 1000, 1000));
+    status("kept");
+    show("capset_eff_nbs", set_effective(CAP_NET_BIND_SERVICE));
+    status("raised");
+}
+
 static void prctl_checks(void) {
     show("is_set_kill", amb(PR_CAP_AMBIENT_IS_SET, CAP_KILL));
     show("is_set_nbs", amb(PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE));
@@ -74,6 +96,13 @@ int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "status";
     if (!strcmp(mode, "status")) {
         status("status");
+        show("keepcaps", prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0));
+    } else if (!strcmp(mode, "keepcaps")) {
+        keepcaps_checks();
+        fflush(stdout);
+        execl(argv[0], argv[0], "status", (char *)0);
+        perror("exec");
+        return 1;
     } else if (!strcmp(mode, "prctl")) {
         prctl_checks();
     } else if (!strcmp(mode, "chain")) {
