@@ -75,7 +75,7 @@ def test_rlimits_are_the_containers_initial_limits(platform_name, tmp_path) -> N
 
 def test_oom_score_adj_is_set_and_follows_linuxs_write_rules(platform_name, tmp_path) -> None:
     script = (
-        "cat /proc/self/oom_score_adj /proc/self/oom_adj;"
+        "cat /proc/self/oom_score_adj /proc/self/oom_adj /proc/self/oom_score;"
         "echo 700 > /proc/self/oom_score_adj && cat /proc/self/oom_score_adj;"
         "echo 400 > /proc/self/oom_score_adj || echo below-floor;"  # 500 was set with privilege
         "echo 1001 > /proc/self/oom_score_adj || echo out-of-range;"
@@ -84,7 +84,16 @@ def test_oom_score_adj_is_set_and_follows_linuxs_write_rules(platform_name, tmp_
     )
     r = _run(platform_name, tmp_path, script, oomScoreAdj=500, user={"uid": 1000, "gid": 1000})
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["500", "8", "700", "below-floor", "out-of-range", "1000", "bad-adj"]
+    assert r.stdout.splitlines() == [
+        "500",
+        "8",
+        "1000",
+        "700",
+        "below-floor",
+        "out-of-range",
+        "1000",
+        "bad-adj",
+    ]
 
 
 def test_ambient_capabilities_reach_a_non_root_app(platform_name, tmp_path) -> None:

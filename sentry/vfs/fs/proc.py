@@ -1,5 +1,5 @@
 """procfs: /proc/self, /proc/thread-self, /proc/<pid>/{cmdline,comm,environ,exe,cwd,root,fd/,fdinfo/,maps,
-smaps,mem,limits,oom_score_adj,oom_adj,status,stat,statm,mounts,mountinfo,uid_map,gid_map,task/},
+smaps,mem,limits,oom_score,oom_score_adj,oom_adj,status,stat,statm,mounts,mountinfo,uid_map,gid_map,task/},
 /proc/{cpuinfo,meminfo,uptime,version,loadavg,stat,mounts,filesystems,sys/}; and sysfs's few files
 (make_sysfs), built from the same generated-file pieces.
 
@@ -20,7 +20,7 @@ from sentry.errors import Errno
 from sentry.net.inet.procnet import PROC_NET
 from sentry.vfs.dirent import DT_DIR, DT_LNK, DT_REG, DirEntry
 from sentry.vfs.file import DirectoryFile, FileDescription, SeekableFile
-from sentry.vfs.fs import proc_text
+from sentry.vfs.fs import proc_oom, proc_text
 from sentry.vfs.fs.proc_mem import MemFile, check_attach
 from sentry.vfs.fs.proc_oom import OomFile
 from sentry.vfs.fs.proc_sys import SYSCTLS, SYSFS, tree
@@ -271,6 +271,7 @@ def process_dir(fs: ProcFilesystem, tg) -> Directory:
         b"loginuid": gen("loginuid", lambda: b"4294967295"),
         b"oom_score_adj": lambda: OomInode(fs, ("pid", pid, "oom_score_adj"), tg, legacy=False),
         b"oom_adj": lambda: OomInode(fs, ("pid", pid, "oom_adj"), tg, legacy=True),
+        b"oom_score": gen("oom_score", lambda: b"%d\n" % proc_oom.score(tg)),
         b"cgroup": gen("cgroup", lambda: b"0::/\n"),
         b"uid_map": gen("uid_map", lambda: proc_text.id_map(fs.kernel.uid_map)),
         b"gid_map": gen("gid_map", lambda: proc_text.id_map(fs.kernel.gid_map)),

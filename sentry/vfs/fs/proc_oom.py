@@ -1,4 +1,4 @@
-"""/proc/<pid>/oom_score_adj and the legacy oom_adj, with Linux's rules (fs/proc/base.c).
+"""/proc/<pid>/oom_score_adj and the legacy oom_adj, with Linux's rules (fs/proc/base.c), and oom_score.
 
 The Sentry kills nothing for memory pressure, but programs and the OCI spec's
 process.oomScoreAdj set the value and read it back, so it is kept per process
@@ -35,6 +35,14 @@ def read_value(tg, legacy: bool) -> int:
     if adj == OOM_SCORE_ADJ_MAX:
         return OOM_ADJUST_MAX
     return _trunc_div(adj * -OOM_DISABLE, OOM_SCORE_ADJ_MAX)
+
+
+def score(tg) -> int:
+    """/proc/<pid>/oom_score: Linux's (1000 + badness) * 2/3 scale, badness being the adjustment
+    (the memory share, a few points for a sandboxed app, is left out); 0 when OOM-killing is off."""
+    if tg.oom_score_adj == OOM_SCORE_ADJ_MIN:
+        return 0
+    return (1000 + tg.oom_score_adj) * 2 // 3
 
 
 def _parse(data: bytes) -> int:
