@@ -24,6 +24,8 @@ from bootstrap.errors import OCIError
 
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
 CAP_NET_BIND_SERVICE = 10
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -69,6 +71,21 @@ def drop_privileges(keep: frozenset[int] = frozenset()) -> None:
     data = (_Data * 2)(_Data(mask & 0xFFFFFFFF, mask & 0xFFFFFFFF, 0), _Data(mask >> 32, mask >> 32, 0))
     _check(_libc.capset(ctypes.byref(header), data) == 0, "capset")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS")
+
+
+def make_ambient(caps: tuple[int, ...]) -> None:
+    """Keep `caps` (held already) across exec for what we start from now on; drop_privileges ends it."""
+    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)()
+    _check(_libc.capget(ctypes.byref(header), data) == 0, "capget")
+    for cap in caps:
+        data[cap // 32].inheritable |= 1 << (cap % 32)
+    _check(_libc.capset(ctypes.byref(header), data) == 0, "capset")
+    for cap in caps:
+        _check(
+            _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) == 0,
+            f"raising ambient capability {cap}",
+        )
 
 
 def capabilities_for(network: str) -> frozenset[int]:

@@ -30,6 +30,7 @@ import ctypes
 import os
 import socket
 
+from bootstrap import confine
 from bootstrap.errors import OCIError
 from bootstrap.spec import IdMapping, Spec
 
@@ -41,23 +42,8 @@ _MAPPED = b"!"  # parent -> child: maps written
 # chown, dac_override, dac_read_search, fowner, fsetid, sys_chroot; and setpcap, with which the
 # gofer empties its bounding set when it confines itself (gofer/__main__.py).
 GOFER_CAPABILITIES = (0, 1, 2, 3, 4, 18, 8)
-PR_CAP_AMBIENT = 47
-PR_CAP_AMBIENT_RAISE = 2
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-class _Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _Data(ctypes.Structure):
-    _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    ]
 
 
 def wanted(spec: Spec) -> bool:
@@ -76,7 +62,7 @@ def unshare_and_wait(sync_fd: int | None) -> None:
     if os.read(sync_fd, 1) != _MAPPED:
         raise OCIError("linux.uidMappings: the user namespace was not mapped")
     os.setgroups([])
-    _make_ambient(GOFER_CAPABILITIES)
+    confine.make_ambient(GOFER_CAPABILITIES)
 
 
 def check_joined(spec: Spec) -> None:
@@ -106,21 +92,6 @@ def own_maps() -> tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, 
     host's own): what the container's /proc/<pid>/uid_map and gid_map show, as under runc."""
 
     return _read_map("uid_map"), _read_map("gid_map")
-
-
-def _make_ambient(caps: tuple[int, ...]) -> None:
-    """Keep `caps` across exec for the helpers started from now on (they must be inheritable first)."""
-    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_Data * 2)()
-    if _libc.capget(ctypes.byref(header), data) != 0:
-        raise OCIError(f"capget: {os.strerror(ctypes.get_errno())}")
-    for cap in caps:
-        data[cap // 32].inheritable |= 1 << (cap % 32)
-    if _libc.capset(ctypes.byref(header), data) != 0:
-        raise OCIError(f"capset: {os.strerror(ctypes.get_errno())}")
-    for cap in caps:
-        if _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0:
-            raise OCIError(f"raising ambient capability {cap}: {os.strerror(ctypes.get_errno())}")
 
 
 class Mapper:
