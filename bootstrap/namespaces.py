@@ -137,9 +137,12 @@ def _unshare(flags: int) -> None:
 
 
 def made_mount_namespace(spec: Spec) -> bool:
-    """Whether enter() gave the sandbox process a mount namespace of its own (new, not joined)."""
+    """Whether enter() gave the sandbox process a mount namespace of its own (new, not joined).
+
+    enter() ran as root, though in a user namespace our euid no longer reads 0: code_root is
+    available exactly then."""
     ns = spec.linux.namespace("mount")
-    return os.geteuid() == 0 and ns is not None and not ns.path
+    return code_root.available() and ns is not None and not ns.path
 
 
 def _mount_own_proc() -> None:
