@@ -17,10 +17,34 @@ from sentry.vfs.dentry import Dentry
 from sentry.vfs.mount import Location, Mount, PeerGroup
 
 PROPAGATIONS = ("shared", "slave", "private", "unbindable")
+# Linux's fs.mount-max is 100000; a mount costs this Sentry far more, and binds of shared trees into
+# themselves grow geometrically, so past this many a mount fails with ENOSPC as Linux's does at its limit.
+MAX_MOUNTS = 10_000
 
 
 def children(vfs, mnt: Mount) -> list[Mount]:
     return [m for m in vfs.mounts() if m.parent is mnt]
+
+
+def _children_map(vfs) -> dict[int, list[Mount]]:
+    """Every mount's submounts, from one look at the table (by id of the parent)."""
+    kids: dict[int, list[Mount]] = {}
+    for m in vfs.mounts():
+        kids.setdefault(id(m.parent), []).append(m)
+    return kids
+
+
+def _with_descendants(vfs, mnt: Mount) -> list[Mount]:
+    kids = _children_map(vfs)
+    tree = [mnt]
+    for m in tree:
+        tree.extend(kids.get(id(m), ()))
+    return tree
+
+
+def _room_for(vfs, count: int) -> None:
+    if len(vfs.mounts()) + count > MAX_MOUNTS:
+        raise Errno(errno.ENOSPC)
 
 
 def bind(vfs, src: Location, at: Location, *, recursive: bool, readonly: bool = False) -> Mount:
@@ -28,6 +52,8 @@ def bind(vfs, src: Location, at: Location, *, recursive: bool, readonly: bool = 
     if src.mount.unbindable:
         raise Errno(errno.EINVAL)
     targets = _receivers(at.mount)
+    size = 1 + (len(_subtree(vfs, src.mount, src.dentry)) if recursive else 0)
+    _room_for(vfs, size * (1 + len(targets)))
     new = _clone(vfs, src.mount, src.dentry, at, recursive, readonly)
     _join_like(new, src.mount)
     _share_under_shared(vfs, new, at)
@@ -41,6 +67,7 @@ def bind(vfs, src: Location, at: Location, *, recursive: bool, readonly: bool = 
 def mount_new(vfs, at: Location, make: Callable[[Location], Mount]) -> Mount:
     """A new filesystem on at (make(at) mounts it there), copied to at's peers and slaves."""
     targets = _receivers(at.mount)
+    _room_for(vfs, 1 + len(targets))
     new = make(at)
     _share_under_shared(vfs, new, at)
     for peer in targets:
@@ -72,13 +99,7 @@ def umount(vfs, mnt: Mount, *, detach: bool) -> None:
 
 def set_propagation(vfs, mnt: Mount, kind: str, *, recursive: bool) -> None:
     """MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE on mnt (and its submounts when recursive)."""
-    targets = [mnt]
-    if recursive:
-        i = 0
-        while i < len(targets):
-            targets.extend(children(vfs, targets[i]))
-            i += 1
-    for m in targets:
+    for m in _with_descendants(vfs, mnt) if recursive else [mnt]:
         _set_one(m, kind)
 
 
@@ -143,10 +164,11 @@ def _clone(vfs, src: Mount, root: Dentry, at: Location, recursive: bool, readonl
 
 def _subtree(vfs, src: Mount, root: Dentry) -> list[tuple[Mount, Mount]]:
     """(mount, its parent) for every bindable mount below src's root dentry, parents first."""
+    kids = _children_map(vfs)
     plan: list[tuple[Mount, Mount]] = []
     queue = [src]
     for mnt in queue:
-        for child in children(vfs, mnt):
+        for child in kids.get(id(mnt), ()):
             if child.unbindable or (mnt is src and not _under(child.mountpoint, root)):
                 continue
             plan.append((child, mnt))
@@ -165,7 +187,6 @@ def _under(dentry: Dentry, root: Dentry) -> bool:
 
 
 def _drop_tree(vfs, mnt: Mount) -> None:
-    for child in children(vfs, mnt):
-        _drop_tree(vfs, child)
-    _set_one(mnt, "private")
-    vfs.detach(mnt)
+    for m in reversed(_with_descendants(vfs, mnt)):
+        _set_one(m, "private")
+        vfs.detach(m)

@@ -365,6 +365,23 @@ def test_mount_syscalls(platform_name, bundle) -> None:
     assert "mount: mounting /etc/motd on /vault failed: Not a directory" in out
 
 
+def test_shared_binds_into_themselves_stop_at_the_mount_limit(platform_name, bundle) -> None:
+    """Each rbind of a shared / into itself doubles the tree (as in Linux): past the limit, ENOSPC."""
+    from sentry.vfs.mounting import MAX_MOUNTS
+
+    spec = make_spec(bundle, rootfsPropagation="rshared")
+    script = """
+        for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+            busybox mkdir /m$i; busybox mount --rbind / /m$i 2>/dev/null || { echo "refused at $i"; break; }
+        done
+        busybox wc -l < /proc/self/mountinfo
+        busybox umount -l /m1 && echo unmounted
+    """
+    code, out = run_in(platform_name, bundle, spec, script)
+    refused, count, unmounted = out.splitlines()
+    assert refused.startswith("refused at ") and int(count) <= MAX_MOUNTS and unmounted == "unmounted", out
+
+
 def test_mount_needs_cap_sys_admin(platform_name, bundle) -> None:
     from sentry.kernel.creds import Credentials
 

@@ -13,11 +13,12 @@ from sentry.errors import Errno
 from sentry.syscalls import epoll as epollcalls
 from sentry.syscalls import fd as fdcalls
 from sentry.syscalls import fs as fscalls
+from sentry.syscalls import mount as mountcalls
 from sentry.syscalls import poll as pollcalls
 
 HANDLERS = [
     fn
-    for module in (fscalls, fdcalls, pollcalls, epollcalls)
+    for module in (fscalls, fdcalls, pollcalls, epollcalls, mountcalls)
     for name, fn in vars(module).items()
     if name.startswith("sys_") and fn.__module__ == module.__name__
 ]
