@@ -74,6 +74,35 @@ PASSED_EVENTS = POLLIN | POLLPRI | POLLOUT | POLLRDHUP
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p),
+        ("namelen", ctypes.c_uint32),
+        ("iov", ctypes.POINTER(_IoVec)),
+        ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p),
+        ("controllen", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+    ]
+
+
+def _host_recvmsg(fd: int, count: int, flags: int) -> tuple[bytes, int, bytes, int]:
+    """libc's recvmsg into the Sentry's own buffers: (data, length the host reported, sender sockaddr,
+    msg_flags). Python's wrappers lose the real length MSG_TRUNC asks for."""
+    buf = ctypes.create_string_buffer(max(count, 1))
+    name = ctypes.create_string_buffer(addr.SOCKADDR_IN6_SIZE)
+    iov = _IoVec(ctypes.addressof(buf), count)
+    msg = _MsgHdr(ctypes.addressof(name), len(name), ctypes.pointer(iov), 1, None, 0, 0)
+    n = _LIBC.recvmsg(fd, ctypes.byref(msg), flags)
+    if n < 0:
+        raise Errno(ctypes.get_errno() or errno.EIO)
+    return buf.raw[: min(n, count)], n, name.raw[: msg.namelen], msg.flags
+
+
 class HostSocket(Socket):
     waitq = None  # readiness is the host fd's: poll and epoll watch it (watch())
 
@@ -285,7 +314,7 @@ class HostSocket(Socket):
 
         try:
             while True:
-                done += self._blocking(task, POLLOUT, attempt, nonblocking or done > 0, self.sndtimeo)
+                done += self._blocking(task, POLLOUT, attempt, nonblocking, self.sndtimeo)
                 if done >= len(data) or self.kind != SOCK_STREAM:
                     return done
         except Errno as e:
@@ -297,13 +326,15 @@ class HostSocket(Socket):
 
     def recv(self, task, count: int, flags: int) -> Received:
         host_flags = (flags & RECV_FLAGS) | MSG_DONTWAIT
+        if self.kind == SOCK_STREAM:
+            host_flags &= ~MSG_TRUNC  # on TCP it would discard the data instead of copying it
         nonblocking = bool(self.nonblocking or flags & MSG_DONTWAIT)
 
         def attempt() -> Received:
-            with self._sock() as s:
-                data, _anc, out_flags, sender = s.recvmsg(count - len(got), 0, host_flags)
-            truncated = bool(out_flags & MSG_TRUNC)
-            return Received(data, len(data), sender or b"", truncated=truncated)
+            with self.host_fd.use() as fd:
+                data, size, raw, out_flags = _host_recvmsg(fd, count - len(got), host_flags)
+            sender = self.decode_addr(raw) if len(raw) > 2 else b""
+            return Received(data, size, sender, truncated=bool(out_flags & MSG_TRUNC))
 
         # MSG_WAITALL on a stream: keep receiving until count, EOF, an error or a signal (as Linux).
         waitall = flags & MSG_WAITALL and self.kind == SOCK_STREAM and not flags & MSG_PEEK

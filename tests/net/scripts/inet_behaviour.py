@@ -268,6 +268,21 @@ def udp_truncated():
 outcome("udp truncated", udp_truncated)
 
 
+def udp_trunc_flag():
+    import ctypes
+
+    a = bound(kind=D)
+    b = sock(kind=D)
+    b.sendto(b"0123456789", a.getsockname())
+    buf = ctypes.create_string_buffer(b"ABCDEFGHIJKLMNOP")
+    libc = ctypes.CDLL(None, use_errno=True)
+    n = libc.recv(a.fileno(), buf, 4, socket.MSG_TRUNC)
+    return n, buf.raw[:16]
+
+
+outcome("udp MSG_TRUNC: real length, buffer untouched past 4", udp_trunc_flag)
+
+
 def udp_connected_refused():
     b = sock(kind=D)
     b.connect(("127.0.0.1", freed_port(kind=D)))
