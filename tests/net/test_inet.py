@@ -54,6 +54,23 @@ def test_host_network_echo_udp_names(platform_name, debian_root):
     ]
 
 
+def test_c_program_over_loopback(sandbox_run, cprogram):
+    """4 MiB echo (one blocking write, an edge-triggered epoll reader), refused non-blocking connect,
+    dual-stack accept, sendmmsg/recvmmsg: from static C, with the Sentry's log checked for bugs."""
+    r = sandbox_run([cprogram("inet_stream")], timeout=300)
+    assert (r.code, r.out) == (0, "inet_stream ok\n"), r.out + r.err
+    assert "Sentry bug" not in r.log and "raised" not in r.log, r.log[-4000:]
+
+
+def test_c_program_over_host_sockets(platform_name, cprogram):
+    """The same program with `--network=host`: the 4 MiB write goes out whole through host sockets."""
+    cmd = [sys.executable, "-m", "cli.main", "--network=host", "do", f"--platform={platform_name}"]
+    cmd += ["--", cprogram("inet_stream")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert (r.returncode, r.stdout) == (0, "inet_stream ok\n"), r.stdout + r.stderr[-3000:]
+    assert "raised" not in r.stderr, r.stderr[-3000:]
+
+
 def test_loopback_outcomes_match_linux(debian_do):
     """Binds, connects, refusals, readiness and options, line by line as the host's Linux answers them."""
     native = subprocess.run([sys.executable, str(BEHAVIOUR)], capture_output=True, text=True, timeout=60)
