@@ -6,12 +6,12 @@ those places is that mount, relabelled with the spec's source and options and
 moved to the spec's place in the mount table, so /proc/self/mountinfo lists
 the spec's mounts in the spec's order, as runc's containers do. Bind mounts of
 host directories are served by a gofer of their own (writable unless `ro`: a
-volume's changes reach the host, as with runc), tmpfs and mqueue mounts are
-fresh Sentry filesystems; a bind of a single file (Docker's /etc/hosts) is
-served through one host fd (sentry/vfs/fs/hostfile.py). What cannot be
-honoured (cgroup, binds of host devices or sockets) is logged and skipped
-rather than failing the container. linux.devices, readonlyPaths and
-maskedPaths follow.
+volume's changes reach the host, as with runc); a bind of a single file
+(Docker's /etc/hosts) is served through one host fd (sentry/vfs/fs/hostfile.py).
+tmpfs and mqueue mounts are fresh Sentry filesystems; proc, sysfs and devpts
+elsewhere are more mounts of the Sentry's own. What cannot be honoured (cgroup,
+binds of host devices or sockets) is logged and skipped rather than failing
+the container. linux.devices, readonlyPaths and maskedPaths follow.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from typing import Any
 
 from bootstrap import devices, protected_paths
 from bootstrap.spec import PROPAGATIONS, Mount, Spec
+from sentry.errors import Errno
+from sentry.vfs import mounting
+from sentry.vfs.mounting import FILESYSTEMS, filesystem, size_option
 
 log = logging.getLogger("kvmsandbox.sandbox")
 
@@ -47,8 +50,6 @@ MOUNT_FLAGS = ("nosuid", "nodev", "noexec", "strictatime", "noatime", "relatime"
 
 def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
     """Mount what the spec asks for; returns the bind mounts' gofers (process, client) to stop at shutdown."""
-    from sentry.errors import Errno
-
     gofers: list[tuple[subprocess.Popen, Any]] = []
     sentrys = {id(m) for m in vfs.mounts()}
     for mount in spec.mounts:
@@ -59,8 +60,8 @@ def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
             _replace(vfs, mount, sentrys)
             if _is_bind(mount):
                 gofers.extend(_bind(vfs, mount, spec.bundle))
-            elif mount.type in ("tmpfs", "mqueue"):
-                _tmpfs(vfs, mount)
+            elif mount.type in FILESYSTEMS:
+                _new_filesystem(vfs, mount)
             else:
                 log.warning("mount %s (type %s) is not supported yet: skipped", mount.destination, mount.type)
         except (Errno, OSError, ValueError) as e:
@@ -76,8 +77,6 @@ def apply(vfs: Any, spec: Spec) -> list[tuple[subprocess.Popen, Any]]:
 
 def _set_propagation(vfs: Any, mnt: Any, option: str) -> None:
     """shared, slave, private, unbindable on mnt; their r- forms on its submounts too."""
-    from sentry.vfs import mounting
-
     kind = option.removeprefix("r")
     mounting.set_propagation(vfs, mnt, kind, recursive=kind != option)
 
@@ -117,16 +116,13 @@ def _adopt(vfs: Any, mount: Mount) -> None:
     _propagation(vfs, loc.mount, mount)
     size = dict(o.partition("=")[::2] for o in mount.options).get("size")
     if size and hasattr(loc.mount.fs, "budget"):  # a tmpfs honours the spec's size= (Docker's 64m /dev/shm)
-        loc.mount.fs.budget = _size(size)
+        loc.mount.fs.budget = size_option(size)
     vfs.restack(loc.mount)
 
 
 def _replace(vfs: Any, mount: Mount, sentrys: set[int]) -> None:
     """A spec mount of another kind where the Sentry has its own (Docker's /dev/shm is a bind) takes
     its place, as in runc's fresh tree; one with submounts (/dev) stays under the spec's."""
-    from sentry.errors import Errno
-    from sentry.vfs import mounting
-
     if not any(mount.destination == where for where, _ in PROVIDED):
         return
     with contextlib.suppress(Errno):  # nothing there, or submounts: the spec's mount goes on top
@@ -166,7 +162,6 @@ def _bind(vfs: Any, mount: Mount, bundle: str) -> list[tuple[subprocess.Popen, A
 
 def _bind_file(vfs: Any, mount: Mount, source: str) -> None:
     """Docker's /etc/hosts and friends: only regular files (a host device, FIFO or socket never enters)."""
-    from sentry.errors import Errno
     from sentry.vfs.fs.hostfile import HostFileFilesystem, HostFileInode
 
     dest = os.fsencode(mount.destination)
@@ -194,22 +189,10 @@ def _bind_file(vfs: Any, mount: Mount, source: str) -> None:
     mnt.root_path = source
 
 
-def _tmpfs(vfs: Any, mount: Mount) -> None:
-    """A fresh tmpfs; mqueue is one too (the Sentry has no message queues: the directory stays empty)."""
-    from sentry.vfs.fs.tmpfs import DEFAULT_BUDGET, TmpFilesystem
-
-    options = dict(o.partition("=")[::2] for o in mount.options)
-    budget = _size(options["size"]) if options.get("size") else DEFAULT_BUDGET
-    mode = int(options["mode"], 8) if options.get("mode") else 0o1777
-    fs = TmpFilesystem(budget)
-    fs.name = mount.type
-    mnt = vfs.mount_path(os.fsencode(mount.destination), fs, fs.new_root(mode))
+def _new_filesystem(vfs: Any, mount: Mount) -> None:
+    """A fresh tmpfs or mqueue (the Sentry has no message queues: that directory stays empty), or another
+    mount of the Sentry's proc, sysfs or devpts."""
+    fs, root = filesystem(vfs, mount.type, list(mount.options))
+    mnt = vfs.mount_path(os.fsencode(mount.destination), fs, root)
     _label(mnt, mount)
     _propagation(vfs, mnt, mount)
-
-
-def _size(text: str) -> int:
-    """tmpfs size= values: bytes, or with a k/m/g suffix."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    suffix = text[-1:].lower()
-    return int(text[:-1]) * units[suffix] if suffix in units else int(text)

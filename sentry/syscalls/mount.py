@@ -1,5 +1,6 @@
-"""mount(2) and umount2(2): bind mounts, propagation changes, remounts and new tmpfs mounts in the
-sandbox's own mount tree (sentry/vfs/mounting.py); nothing here reaches the host's mounts."""
+"""mount(2) and umount2(2): bind mounts, propagation changes, remounts and new tmpfs, mqueue, proc,
+sysfs and devpts mounts in the sandbox's own mount tree (sentry/vfs/mounting.py); nothing here reaches
+the host's mounts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from sentry.kernel import creds as capdefs
 from sentry.syscalls.args import u32
 from sentry.syscalls.fsargs import read_path
 from sentry.vfs import mounting
-from sentry.vfs.fs.tmpfs import DEFAULT_BUDGET, TmpFilesystem
 from sentry.vfs.mount import Location, Mount
 
 MS_RDONLY = 1
@@ -72,38 +72,25 @@ def sys_mount(task, source, target, fstype, flags, data) -> int:
 
 
 def _new_filesystem(task, at: Location, source: int, fstype: int, flags: int, data: int) -> int:
-    """Only tmpfs can be made afresh; other types are not configured here (ENODEV)."""
-    kind = read_path(task, fstype) if fstype else b""
-    if kind != b"tmpfs":
+    """A filesystem mounting.filesystem() knows; any other type is not configured here (ENODEV)."""
+    vfs = task.kernel.vfs
+    kind = os.fsdecode(read_path(task, fstype)) if fstype else ""
+    if kind not in mounting.FILESYSTEMS:
         raise Errno(errno.ENODEV)
     if not at.inode.is_dir():
         raise Errno(errno.ENOTDIR)
     options = task.mm.read_cstring(data, 4096).decode(errors="replace") if data else ""
-    pairs = dict(o.partition("=")[::2] for o in options.split(",") if o)
-    try:
-        budget = _size(pairs["size"]) if pairs.get("size") else DEFAULT_BUDGET
-        mode = int(pairs["mode"], 8) & 0o7777 if pairs.get("mode") else 0o1777
-    except ValueError:
-        raise Errno(errno.EINVAL) from None
     label = os.fsdecode(read_path(task, source)) if source else "none"
-    fs = TmpFilesystem(budget)
+    fs, root = mounting.filesystem(vfs, kind, options.split(","))
 
     def make(loc: Location) -> Mount:
-        mnt = task.kernel.vfs.mount(
-            loc, fs, fs.new_root(mode), readonly=bool(flags & MS_RDONLY), source=label
-        )
+        mnt = vfs.mount(loc, fs, root, readonly=bool(flags & MS_RDONLY), source=label)
         mnt.flags = _flag_names(flags)
         mnt.data = ",".join(o for o in options.split(",") if "=" in o)
         return mnt
 
-    mounting.mount_new(task.kernel.vfs, at, make)
+    mounting.mount_new(vfs, at, make)
     return 0
-
-
-def _size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    suffix = text[-1:].lower()
-    return int(text[:-1]) * units[suffix] if suffix in units else int(text)
 
 
 def _flag_names(flags: int) -> tuple[str, ...]:

@@ -373,7 +373,7 @@ _ROWS: tuple[tuple[int, str, str, str], ...] = (
         165,
         "mount",
         P,
-        "Bind mounts (MS_BIND, MS_REC), propagation changes, remounts and new tmpfs mounts in the sandbox's own mount tree; other filesystem types return ENODEV, MS_MOVE EINVAL.",
+        "Bind mounts (MS_BIND, MS_REC), propagation changes, remounts, and tmpfs, mqueue, proc, sysfs and devpts mounts in the sandbox's own mount tree; other filesystem types return ENODEV, MS_MOVE EINVAL.",
     ),
     (
         166,

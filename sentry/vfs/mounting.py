@@ -14,12 +14,45 @@ from collections.abc import Callable
 
 from sentry.errors import Errno
 from sentry.vfs.dentry import Dentry
+from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location, Mount, PeerGroup
 
 PROPAGATIONS = ("shared", "slave", "private", "unbindable")
 # Linux's fs.mount-max is 100000; a mount costs this Sentry far more, and binds of shared trees into
 # themselves grow geometrically, so past this many a mount fails with ENOSPC as Linux's does at its limit.
 MAX_MOUNTS = 10_000
+
+
+# What a new mount of a type gets (mount(2), spec mounts): see filesystem().
+FILESYSTEMS = ("tmpfs", "mqueue", "proc", "sysfs", "devpts")
+
+
+def filesystem(vfs, kind: str, options: list[str]) -> tuple[Filesystem, Inode]:
+    """tmpfs and mqueue are made afresh (size=, mode=); proc, sysfs and devpts are the sandbox's one
+    instance (one pid namespace, one devpts), as the Sentry mounted it; ENODEV for anything else."""
+    from sentry.vfs.fs.tmpfs import DEFAULT_BUDGET, TmpFilesystem
+
+    if kind in ("tmpfs", "mqueue"):
+        pairs = dict(o.partition("=")[::2] for o in options if o)
+        try:
+            budget = size_option(pairs["size"]) if pairs.get("size") else DEFAULT_BUDGET
+            mode = int(pairs["mode"], 8) & 0o7777 if pairs.get("mode") else 0o1777
+        except ValueError:
+            raise Errno(errno.EINVAL) from None
+        fs = TmpFilesystem(budget)
+        fs.name = kind
+        return fs, fs.new_root(mode)
+    instance = next((m for m in vfs.mounts() if m.fs.name == kind and m.root_path == "/"), None)
+    if kind not in FILESYSTEMS or instance is None:
+        raise Errno(errno.ENODEV)
+    return instance.fs, instance.root.inode
+
+
+def size_option(text: str) -> int:
+    """tmpfs size= values: bytes, or with a k/m/g suffix."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    suffix = text[-1:].lower()
+    return int(text[:-1]) * units[suffix] if suffix in units else int(text)
 
 
 def children(vfs, mnt: Mount) -> list[Mount]:

@@ -342,7 +342,8 @@ def test_mount_syscalls(platform_name, bundle) -> None:
         [ "$before" = "$(busybox grep ' /sys ' /proc/self/mountinfo)" ] && echo ids-stable
         busybox mount --bind /keep /keep; busybox mount -o remount,bind,ro /keep
         busybox touch /keep/x 2>&1; busybox umount /keep; busybox touch /keep/x; echo rw=$?
-        busybox mount -t proc proc /vault; echo proc=$?
+        busybox mount -t proc proc /vault; busybox grep -c ^Name: /vault/self/status; busybox umount /vault
+        busybox mount -t ext4 /dev/sda /vault; echo ext4=$?
         busybox umount /etc; echo notmount=$?
         busybox mount --bind /etc/motd /vault; echo filedir=$?
     """
@@ -356,11 +357,12 @@ def test_mount_syscalls(platform_name, bundle) -> None:
         "ids-stable",
         "touch: /keep/x: Read-only file system",
         "rw=0",
-        "proc=255",
+        "1",
+        "ext4=255",
         "notmount=1",
         "filedir=255",
     ], out
-    assert "mount: mounting proc on /vault failed: No such device" in out
+    assert "mount: mounting /dev/sda on /vault failed: No such device" in out
     assert "umount: can't unmount /etc: Invalid argument" in out
     assert "mount: mounting /etc/motd on /vault failed: Not a directory" in out
 
@@ -414,6 +416,20 @@ def test_bad_linux_fields_name_the_field(tmp_path, linux, field) -> None:
     assert str(err.value).startswith(field + ":")
 
 
+def test_proc_and_sysfs_elsewhere_are_the_sentrys_own(platform_name, bundle) -> None:
+    extra = [
+        {"destination": "/host/proc", "type": "proc", "source": "proc"},
+        {"destination": "/host/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+    ]
+    spec = make_spec(bundle, extra)
+    script = """
+        busybox grep -c ^Name: /host/proc/self/status; busybox ls /host/sys | busybox head -n 1
+        echo x > /host/sys/x
+    """
+    code, out = run_in(platform_name, bundle, spec, script)
+    assert out.splitlines() == ["1", "devices", "sh: can't create /host/sys/x: Read-only file system"], out
+
+
 def test_unsupported_mounts_are_logged_and_skipped(platform_name, bundle, caplog) -> None:
     spec = make_spec(bundle, [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}])
     with caplog.at_level(logging.WARNING):
@@ -423,9 +439,11 @@ def test_unsupported_mounts_are_logged_and_skipped(platform_name, bundle, caplog
 
 
 def test_sizes() -> None:
-    assert mounts._size("65536k") == 64 << 20
-    assert mounts._size("1g") == 1 << 30
-    assert mounts._size("4096") == 4096
+    from sentry.vfs.mounting import size_option
+
+    assert size_option("65536k") == 64 << 20
+    assert size_option("1g") == 1 << 30
+    assert size_option("4096") == 4096
 
 
 def test_sandbox_logs_are_json_lines() -> None:
