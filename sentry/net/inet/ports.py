@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import random
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -29,17 +30,22 @@ EPHEMERAL_LOW, EPHEMERAL_HIGH = 32768, 60999
 UNPRIVILEGED_PORT_START = 1024
 CAP_NET_BIND_SERVICE = 10
 _TABLES: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], list[InetSocket]]] = weakref.WeakKeyDictionary()
-# kernel -> every open loopback socket, bound or not (for /proc/net).
+# kernel -> every open loopback socket, bound or not (for /proc/net), under its own lock: /proc
+# readers must not wait for socket state.
 _LIVE: weakref.WeakKeyDictionary[Any, weakref.WeakSet[InetSocket]] = weakref.WeakKeyDictionary()
+_LIVE_LOCK = threading.Lock()
 
 
 def register(sock: InetSocket) -> None:
-    _LIVE.setdefault(sock.kernel, weakref.WeakSet()).add(sock)
+    with _LIVE_LOCK:
+        _LIVE.setdefault(sock.kernel, weakref.WeakSet()).add(sock)
 
 
 def live(kernel) -> list[InetSocket]:
     """The kernel's open loopback sockets, oldest first."""
-    return sorted((s for s in _LIVE.get(kernel, ()) if not s.released), key=lambda s: s.loc.inode.ino)
+    with _LIVE_LOCK:
+        socks = list(_LIVE.get(kernel, ()))
+    return sorted((s for s in socks if not s.released), key=lambda s: s.loc.inode.ino)
 
 
 def _table(kernel) -> dict[tuple[int, int], list[InetSocket]]:

@@ -25,6 +25,9 @@ from sentry.net.unix.socket import (
     MAX_DGRAM_QLEN,
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
+    SHUT_RD,
+    SHUT_RDWR,
+    SHUT_WR,
     SOCK_DGRAM,
     SOCK_STREAM,
     UnixSocket,
@@ -161,7 +164,8 @@ class InetSocket(UnixSocket):
         local = self._bind_for(ip)
         with LOCK:
             self.name = (local[0], self.name[1])
-        target = ports.lookup(self.kernel, SOCK_STREAM, ip, port, listening=True)
+        with LOCK:
+            target = ports.lookup(self.kernel, SOCK_STREAM, ip, port, listening=True)
         try:
             if target is None:
                 raise Errno(errno.ECONNREFUSED)
@@ -185,6 +189,29 @@ class InetSocket(UnixSocket):
     def disconnect(self) -> None:
         with LOCK:
             self.remote = None
+
+    def shutdown(self, how: int) -> None:
+        if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise Errno(errno.EINVAL)
+        with LOCK:
+            listening = self.backlog is not None
+            unconnected = self.remote is None if self.kind == SOCK_DGRAM else not self.connected
+        if listening:
+            if how != SHUT_WR:
+                self._stop_listening()
+            return
+        if unconnected:
+            raise Errno(errno.ENOTCONN)
+        super().shutdown(how)
+
+    def _stop_listening(self) -> None:
+        """Linux's shutdown(SHUT_RD) of a listener: it closes; queued connections are reset."""
+        with LOCK:
+            pending = list(self.backlog or ())
+            self.backlog = None
+        for server in pending:
+            server.decref()
+        self._wake_all()
 
     def _spawn(self) -> InetSocket:
         server = InetSocket(self.kernel, self.family, self.kind, 0, self.creds)

@@ -171,6 +171,27 @@ outcome("connect twice", lambda: (lambda p: p[1].connect(("127.0.0.1", 1)))(pair
 outcome("recv unconnected", lambda: sock().recv(1))
 outcome("send unconnected", lambda: sock().send(b"x", socket.MSG_NOSIGNAL))
 outcome("getpeername unconnected", lambda: sock().getpeername())
+outcome("shutdown unconnected", lambda: [sock(kind=k).shutdown(socket.SHUT_RDWR) for k in (S, D)])
+
+
+def shutdown_listener():
+    srv = listener()
+    waiting = sock()
+    waiting.connect(srv.getsockname())
+    srv.shutdown(socket.SHUT_RDWR)
+    late = sock()
+    outcomes = []
+    for call in (srv.accept, lambda: late.connect(srv.getsockname()), lambda: waiting.recv(1)):
+        try:
+            call()
+            outcomes.append("ok")
+        except OSError as e:
+            outcomes.append(errno.errorcode[e.errno])
+    return outcomes
+
+
+outcome("shutdown listening", shutdown_listener)
+outcome("shutdown bad how", lambda: pair()[1].shutdown(7))
 outcome("accept not listening", lambda: bound().accept())
 outcome("listen udp", lambda: bound(kind=D).listen())
 outcome("connect v4 address on v6 socket", lambda: sock(A6).connect(("127.0.0.1", 1)))
