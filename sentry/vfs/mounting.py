@@ -28,8 +28,8 @@ FILESYSTEMS = ("tmpfs", "mqueue", "proc", "sysfs", "devpts")
 
 
 def filesystem(vfs, kind: str, options: list[str]) -> tuple[Filesystem, Inode]:
-    """tmpfs and mqueue are made afresh (size=, mode=); proc, sysfs and devpts are the sandbox's one
-    instance (one pid namespace, one devpts), as the Sentry mounted it; ENODEV for anything else."""
+    """tmpfs and mqueue are made afresh (size=, mode=, uid=, gid=); proc, sysfs and devpts are the
+    sandbox's one instance (one pid namespace, one devpts), as the Sentry mounted it; else ENODEV."""
     from sentry.vfs.fs.tmpfs import DEFAULT_BUDGET, TmpFilesystem
 
     if kind in ("tmpfs", "mqueue"):
@@ -37,11 +37,16 @@ def filesystem(vfs, kind: str, options: list[str]) -> tuple[Filesystem, Inode]:
         try:
             budget = size_option(pairs["size"]) if pairs.get("size") else DEFAULT_BUDGET
             mode = int(pairs["mode"], 8) & 0o7777 if pairs.get("mode") else 0o1777
+            uid, gid = (int(pairs.get(key) or 0) for key in ("uid", "gid"))
         except ValueError:
             raise Errno(errno.EINVAL) from None
+        if not (0 <= uid < 2**32 - 1 and 0 <= gid < 2**32 - 1):
+            raise Errno(errno.EINVAL)
         fs = TmpFilesystem(budget)
         fs.name = kind
-        return fs, fs.new_root(mode)
+        root = fs.new_root(mode)
+        root.chown(uid, gid)
+        return fs, root
     instance = next((m for m in vfs.mounts() if m.fs.name == kind and m.root_path == "/"), None)
     if kind not in FILESYSTEMS or instance is None:
         raise Errno(errno.ENODEV)

@@ -194,14 +194,16 @@ def test_single_files_are_bound_and_host_nodes_are_not(platform_name, bundle, ca
 def test_a_spec_mount_of_another_kind_replaces_the_sentrys(platform_name, bundle) -> None:
     shm = {"destination": "/dev/shm", "type": "bind", "source": str(bundle / "vol"), "options": ["rbind"]}
     tmp = {"destination": "/tmp", "type": "tmpfs", "source": "small", "options": ["size=64k"]}
-    spec = make_spec(bundle, [shm, tmp])
+    scratch = {"destination": "/scratch", "type": "tmpfs", "options": ["uid=1000", "gid=100", "mode=750"]}
+    spec = make_spec(bundle, [shm, tmp, scratch])
     script = """
         busybox grep -E ' /dev/shm | /tmp ' /proc/self/mountinfo | busybox cut -d' ' -f5,8
         busybox cat /dev/shm/on-host
         busybox dd if=/dev/zero of=/tmp/big bs=1k count=100 2>/dev/null || echo full
+        busybox stat -c '%a %u:%g' /scratch
     """
     code, out = run_in(platform_name, bundle, spec, script)
-    assert out.splitlines() == ["/dev/shm 9p", "/tmp tmpfs", "from the host", "full"], out
+    assert out.splitlines() == ["/dev/shm 9p", "/tmp tmpfs", "from the host", "full", "750 1000:100"], out
 
 
 def test_mqueue_is_an_empty_directory_and_shm_is_noexec(platform_name, bundle) -> None:
