@@ -73,3 +73,17 @@ def path_of(loc: Location, root: Location | None = None) -> bytes:
         parts.append(loc.dentry.name)
         loc = Location(loc.mount, loc.dentry.parent)
     return b"/" + b"/".join(reversed(parts))
+
+
+def is_under(loc: Location, root: Location) -> bool:
+    """Whether loc is root or below it: a chrooted task's mountinfo lists only such mounts (as Linux)."""
+    while loc != root:
+        if loc.dentry is loc.mount.root:
+            if loc.mount.parent is None:
+                return False
+            loc = Location(loc.mount.parent, loc.mount.mountpoint)
+        elif loc.dentry.parent is None:
+            return False
+        else:
+            loc = Location(loc.mount, loc.dentry.parent)
+    return True

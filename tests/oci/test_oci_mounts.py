@@ -432,6 +432,17 @@ def test_proc_and_sysfs_elsewhere_are_the_sentrys_own(platform_name, bundle) -> 
     assert out.splitlines() == ["1", "devices", "sh: can't create /host/sys/x: Read-only file system"], out
 
 
+def test_a_chrooted_task_sees_only_the_mounts_under_its_root(platform_name, bundle) -> None:
+    jail = bundle / "rootfs" / "jail"
+    (jail / "bin").mkdir(parents=True)
+    (jail / "proc").mkdir()
+    shutil.copy(BUSYBOX, jail / "bin" / "busybox")
+    spec = make_spec(bundle, [{"destination": "/jail/proc", "type": "proc", "source": "proc"}])
+    script = "busybox chroot /jail /bin/busybox cut -d' ' -f5 /proc/self/mountinfo"
+    code, out = run_in(platform_name, bundle, spec, script)
+    assert out == "/proc\n", out
+
+
 def test_unsupported_mounts_are_logged_and_skipped(platform_name, bundle, caplog) -> None:
     spec = make_spec(bundle, [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}])
     with caplog.at_level(logging.WARNING):

@@ -25,7 +25,7 @@ from sentry.vfs.fs.proc_mem import MemFile, check_attach
 from sentry.vfs.fs.proc_oom import OomFile
 from sentry.vfs.fs.proc_sys import SYSCTLS, SYSFS, tree
 from sentry.vfs.inode import Filesystem, Inode
-from sentry.vfs.mount import Location, path_of
+from sentry.vfs.mount import Location, is_under, path_of
 from sentry.vfs.stat import Stat
 
 KERNEL_VERSION = b"Linux version 4.4.0 #1 SMP Sun Jan 10 15:06:54 PST 2016\n"
@@ -443,6 +443,8 @@ def mountinfo(vfs, root: Location) -> bytes:
     """/proc/<pid>/mountinfo: mount id, parent id, dev, root, mount point, options, fs type, source."""
     lines = []
     for mnt in vfs.mounts():
+        if not is_under(Location(mnt, mnt.root), root):
+            continue
         where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
         parent = (mnt.parent or mnt).mount_id
         head = f"{mnt.mount_id} {parent} 0:{mnt.fs.dev} {mnt.root_path} {where} {_mount_options(mnt)}"
@@ -490,6 +492,8 @@ def loadavg(fs: ProcFilesystem) -> bytes:
 def mounts(vfs, root: Location) -> bytes:
     lines = []
     for mnt in vfs.mounts():
+        if not is_under(Location(mnt, mnt.root), root):
+            continue
         where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
         opts = ",".join([_mount_options(mnt), *filter(None, mnt.data.split(","))])
         lines.append(f"{mnt.source} {where} {mnt.fs.name} {opts} 0 0\n")
