@@ -17,7 +17,6 @@ from sentry.vfs.dentry import Dentry
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Location, Mount, PeerGroup
 
-PROPAGATIONS = ("shared", "slave", "private", "unbindable")
 # Linux's fs.mount-max is 100000; a mount costs this Sentry far more, and binds of shared trees into
 # themselves grow geometrically, so past this many a mount fails with ENOSPC as Linux's does at its limit.
 MAX_MOUNTS = 10_000
