@@ -63,6 +63,7 @@ class FakeThreadGroup:
         self.pid = pid
         self.leader = leader
         self.exe_path = "/bin/busybox"
+        self.no_new_privs = False
 
     def tasks(self) -> list[FakeTask]:
         return [self.leader]
