@@ -2,25 +2,24 @@
 
 As runsc's hostinet. Each call is the host call on the socket, made with
 values the Sentry decoded and copied itself (addresses become Python
-address tuples, option values bytes of at most 4096): no app pointer
+address tuples, option values bytes of at most 256): no app pointer
 reaches the host. The host socket is always non-blocking: an app's
 blocking call waits with a host poll() the task's signals interrupt
 (Waiter.watch_host_fd), so it never pins the Sentry; O_NONBLOCK, MSG_DONTWAIT
 and SO_RCVTIMEO/SO_SNDTIMEO live here. Every send carries MSG_NOSIGNAL:
 SIGPIPE goes to the task, never to the Sentry.
 
-Host calls made: socket (AF_INET/AF_INET6 x SOCK_STREAM/SOCK_DGRAM, TCP or
-UDP), bind, listen, connect, accept4, sendto, sendmsg, recvfrom, recvmsg,
-shutdown, getsockname, getpeername, setsockopt/getsockopt at the levels and
-names listed below, ioctl (FIONREAD, SIOCOUTQ and the SIOCGIF* queries
-below), poll and close.
+Host calls made (docs/net.md lists them as strace saw them): socket
+(AF_INET/AF_INET6 x SOCK_STREAM/SOCK_DGRAM), bind, listen, connect (also
+AF_UNSPEC), accept4, sendto, recvmsg (hostcalls.py), shutdown, getsockname,
+getpeername, setsockopt/getsockopt at the levels and names listed below,
+ioctl (FIONBIO, FIONREAD, SIOCOUTQ and the SIOCGIF* queries below), poll and
+close.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import fcntl
 import os
 import select
 import signal
@@ -32,6 +31,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sentry.errors import RESTART_CODES, Errno
+from sentry.net import hostcalls
 from sentry.net.inet import addr, ifaces, ports
 from sentry.net.inet import options as inet_options
 from sentry.net.inet.addr import AF_INET
@@ -71,36 +71,6 @@ MAX_IFCONF = 64 * ifaces.IFREQ_SIZE
 SOMAXCONN = 4096
 POLLRDHUP = 0x2000
 PASSED_EVENTS = POLLIN | POLLPRI | POLLOUT | POLLRDHUP
-_LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-class _IoVec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-class _MsgHdr(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_void_p),
-        ("namelen", ctypes.c_uint32),
-        ("iov", ctypes.POINTER(_IoVec)),
-        ("iovlen", ctypes.c_size_t),
-        ("control", ctypes.c_void_p),
-        ("controllen", ctypes.c_size_t),
-        ("flags", ctypes.c_int),
-    ]
-
-
-def _host_recvmsg(fd: int, count: int, flags: int) -> tuple[bytes, int, bytes, int]:
-    """libc's recvmsg into the Sentry's own buffers: (data, length the host reported, sender sockaddr,
-    msg_flags). Python's wrappers lose the real length MSG_TRUNC asks for."""
-    buf = ctypes.create_string_buffer(max(count, 1))
-    name = ctypes.create_string_buffer(addr.SOCKADDR_IN6_SIZE)
-    iov = _IoVec(ctypes.addressof(buf), count)
-    msg = _MsgHdr(ctypes.addressof(name), len(name), ctypes.pointer(iov), 1, None, 0, 0)
-    n = _LIBC.recvmsg(fd, ctypes.byref(msg), flags)
-    if n < 0:
-        raise Errno(ctypes.get_errno() or errno.EIO)
-    return buf.raw[: min(n, count)], n, name.raw[: msg.namelen], msg.flags
 
 
 class HostSocket(Socket):
@@ -249,10 +219,8 @@ class HostSocket(Socket):
         self._host_connect(name)
 
     def _host_connect(self, name: tuple) -> int:
-        """libc's connect, not Python's (which turns a second connect's EISCONN into success): errno or 0."""
-        raw = ctypes.create_string_buffer(self.encode_addr(name))
         with self.host_fd.use() as fd:
-            return 0 if _LIBC.connect(fd, raw, len(raw) - 1) == 0 else ctypes.get_errno()
+            return hostcalls.connect(fd, self.encode_addr(name))
 
     def _connect_outcome(self) -> bool:
         with self._sock() as s:
@@ -264,11 +232,8 @@ class HostSocket(Socket):
         return True
 
     def disconnect(self) -> None:
-        """connect(AF_UNSPEC), which Python's connect cannot spell: libc's, with the Sentry's own sockaddr."""
-        unspec = ctypes.create_string_buffer(16)
         with self.host_fd.use() as fd:
-            if _LIBC.connect(fd, unspec, len(unspec)) != 0:
-                raise Errno(ctypes.get_errno() or errno.EINVAL)
+            hostcalls.disconnect(fd)
 
     def accept(self, task, flags: int) -> HostSocket:
         def attempt() -> tuple[int, tuple]:
@@ -332,7 +297,7 @@ class HostSocket(Socket):
 
         def attempt() -> Received:
             with self.host_fd.use() as fd:
-                data, size, raw, out_flags = _host_recvmsg(fd, count - len(got), host_flags)
+                data, size, raw, out_flags = hostcalls.recvmsg(fd, count - len(got), host_flags)
             sender = self.decode_addr(raw) if len(raw) > 2 else b""
             return Received(data, size, sender, truncated=bool(out_flags & MSG_TRUNC))
 
@@ -395,37 +360,25 @@ class HostSocket(Socket):
     def ioctl(self, task, cmd: int, arg: int) -> int:
         if cmd in (FIONREAD, SIOCOUTQ):
             with self.host_fd.use() as fd:
-                task.mm.copy_out(arg, self._host_ioctl(fd, cmd, bytes(4)))
+                task.mm.copy_out(arg, hostcalls.ioctl(fd, cmd, bytes(4)))
             return 0
         if cmd in IFREQ_IOCTLS:
             request = task.mm.copy_in(arg, ifaces.IFREQ_SIZE)
             with self.host_fd.use() as fd:
-                task.mm.copy_out(arg, self._host_ioctl(fd, cmd, request))
+                task.mm.copy_out(arg, hostcalls.ioctl(fd, cmd, request))
             return 0
         if cmd == ifaces.SIOCGIFCONF:
             return self._ifconf(task, arg)
         raise Errno(errno.ENOTTY)
 
-    @staticmethod
-    def _host_ioctl(fd: int, cmd: int, buf: bytes) -> bytes:
-        try:
-            return fcntl.ioctl(fd, cmd, buf)
-        except OSError as e:
-            raise Errno(e.errno or errno.EIO) from None
-
     def _ifconf(self, task, arg: int) -> int:
-        """struct ifconf holds a pointer: the host gets one to the Sentry's own buffer."""
         length, buf = struct.unpack("<i4xQ", task.mm.copy_in(arg, 16))
         if length < 0:
             raise Errno(errno.EINVAL)
-        room = min(length, MAX_IFCONF) if buf else 0
-        host_buf = ctypes.create_string_buffer(max(room, 1))
-        request = struct.pack("<i4xQ", room if buf else 0, ctypes.addressof(host_buf) if buf else 0)
         with self.host_fd.use() as fd:
-            out = self._host_ioctl(fd, ifaces.SIOCGIFCONF, request)
-        (written,) = struct.unpack_from("<i", out)
+            written, entries = hostcalls.ifconf(fd, min(length, MAX_IFCONF) if buf else None)
         if buf:
-            task.mm.copy_out(buf, host_buf.raw[:written])
+            task.mm.copy_out(buf, entries)
         task.mm.copy_out(arg, struct.pack("<i", written))
         return 0
 
