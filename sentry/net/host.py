@@ -211,7 +211,8 @@ class HostSocket(Socket):
         code = self._host_connect(name)
         if code == 0:
             return
-        if code != errno.EINPROGRESS or self.nonblocking:
+        # EALREADY: a blocking connect a signal interrupted, restarted; it waits on, as Linux's does.
+        if code not in (errno.EINPROGRESS, errno.EALREADY) or self.nonblocking:
             raise Errno(code)
         self._blocking(task, POLLOUT, self._connect_outcome, False, self.sndtimeo)
         # The host reports a finished non-blocking connect once more, with 0; a blocking
