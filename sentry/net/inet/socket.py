@@ -259,6 +259,8 @@ class InetSocket(UnixSocket):
             remote = self.remote
         if to is not None:
             ip, port = self._destination(to)
+            if port == 0:
+                raise Errno(errno.EINVAL)
         elif remote is not None:
             ip, port = remote
         else:

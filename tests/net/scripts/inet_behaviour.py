@@ -327,6 +327,8 @@ def udp_connected_filter():
 outcome("udp connected filter", udp_connected_filter)
 outcome("udp too big", lambda: sock(kind=D).sendto(b"x" * 65508, ("127.0.0.1", 9)))
 outcome("udp send unconnected", lambda: sock(kind=D).send(b"x"))
+outcome("udp sendto port 0", lambda: sock(kind=D).sendto(b"x", ("127.0.0.1", 0)))
+outcome("tcp connect port 0", lambda: sock().connect(("127.0.0.1", 0)))
 outcome("udp getpeername unconnected", lambda: sock(kind=D).getpeername())
 
 
