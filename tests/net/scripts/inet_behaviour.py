@@ -239,6 +239,17 @@ def peer_closed():
 outcome("peer closed", peer_closed)
 
 
+def half_closed():
+    srv, c, a = pair()
+    c.shutdown(socket.SHUT_WR)
+    bits = readiness(a)
+    a.sendall(b"still open")
+    return bits, a.recv(1), c.recv(100), readiness(c, select.POLLIN | select.POLLOUT | select.POLLRDHUP)
+
+
+outcome("half closed", half_closed)
+
+
 def fionread():
     import fcntl
     import termios
@@ -325,6 +336,17 @@ def udp_connected_filter():
 
 
 outcome("udp connected filter", udp_connected_filter)
+
+
+def udp_connected_sendto_other():
+    a, b, c = bound(kind=D), bound(kind=D), bound(kind=D)
+    a.connect(b.getsockname())
+    a.sendto(b"to c", c.getsockname())
+    a.send(b"to b")
+    return c.recv(10), b.recv(10)
+
+
+outcome("udp connected, sendto another", udp_connected_sendto_other)
 outcome("udp too big", lambda: sock(kind=D).sendto(b"x" * 65508, ("127.0.0.1", 9)))
 outcome("udp send unconnected", lambda: sock(kind=D).send(b"x"))
 outcome("udp sendto port 0", lambda: sock(kind=D).sendto(b"x", ("127.0.0.1", 0)))
