@@ -74,6 +74,26 @@ def test_c_program_over_host_sockets(platform_name, cprogram):
     assert "raised" not in r.stderr, r.stderr[-3000:]
 
 
+HTTP_SERVER_AND_CLIENT = """
+import http.server, threading, urllib.request
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+with open("/tmp/hello.txt", "w") as f:
+    f.write("served by http.server")
+url = "http://127.0.0.1:%d/tmp/hello.txt" % server.server_address[1]
+with urllib.request.urlopen(url) as reply:
+    print(reply.status, reply.read().decode())
+server.shutdown()
+"""
+
+
+def test_python_http_server_and_client(debian_do):
+    """Issue 6's example: Python's http.server on 127.0.0.1 and urllib in the same sandbox."""
+    r = debian_do(["/usr/bin/python3", "-u", "-c", HTTP_SERVER_AND_CLIENT])
+    assert r.returncode == 0 and b"raised" not in r.stderr, r.stderr.decode()[-3000:]
+    assert r.stdout.decode() == "200 served by http.server\n"
+
+
 def test_loopback_outcomes_match_linux(debian_do):
     """Binds, connects, refusals, readiness and options, line by line as the host's Linux answers them."""
     native = subprocess.run([sys.executable, str(BEHAVIOUR)], capture_output=True, text=True, timeout=60)
