@@ -139,7 +139,7 @@ def _version() -> str:
     type=click.Choice(["sandbox", "host", "none"]),
     default="none",
     show_default=True,
-    help="Sandbox network: none (loopback only), host (host sockets), sandbox (user-space stack).",
+    help="Sandbox network: none (loopback only, in the Sentry), host (host sockets), sandbox (as none).",
 )
 @click.option(
     "--overlay2",
