@@ -345,6 +345,8 @@ class HostSocket(Socket):
     def get_option(self, task, level: int, name: int) -> bytes:
         if level == sol.SOL_SOCKET and name in (sol.SO_RCVTIMEO, sol.SO_SNDTIMEO):
             return sol.timeval(self.rcvtimeo if name == sol.SO_RCVTIMEO else self.sndtimeo)
+        if level == sol.SOL_SOCKET and name == sol.SO_PEERCRED:
+            return inet_options.NO_PEERCRED
         if not self._allowed(level, name, SOCKET_GET, errno.EOPNOTSUPP):
             raise Errno(errno.ENOPROTOOPT)
         with self._sock() as s:

@@ -54,6 +54,8 @@ DEFAULTS: dict[int, dict[int, int]] = {
     # UDP_CORK, UDP_SEGMENT, UDP_GRO
     SOL_UDP: {1: 0, 103: 0, 104: 0},
 }
+# struct ucred of a socket without peer credentials: pid 0, uid and gid -1.
+NO_PEERCRED = struct.pack("<iII", 0, 0xFFFFFFFF, 0xFFFFFFFF)
 _INT = struct.Struct("<i")
 _UINT = struct.Struct("<I")
 
@@ -94,6 +96,8 @@ def set_option(sock: InetSocket, level: int, name: int, value: bytes) -> None:
 
 
 def get_option(sock: InetSocket, level: int, name: int) -> bytes:
+    if level == sol_socket.SOL_SOCKET and name == sol_socket.SO_PEERCRED:
+        return NO_PEERCRED  # only AF_UNIX peers have credentials
     if level == sol_socket.SOL_SOCKET:
         return sol_socket.get_option(sock, level, name)
     if level == SOL_TCP and name == TCP_INFO and sock.kind == 1:
