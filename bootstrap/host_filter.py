@@ -71,6 +71,7 @@ _PYTHON_RUNTIME = _any("""
     getsid getrlimit prlimit64 getrusage times sysinfo uname getrandom arch_prctl prctl capget
     poll ppoll select pselect6 epoll_create1 epoll_ctl epoll_wait epoll_pwait epoll_pwait2 pipe pipe2
     eventfd2 exit exit_group
+    restart_syscall  # the kernel restarts an interrupted futex or sleep wait through it
 """)
 
 

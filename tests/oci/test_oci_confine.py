@@ -6,9 +6,11 @@ import ctypes
 import errno
 import fcntl
 import os
+import signal
 import socket
 import termios
 import threading
+import time
 
 import pytest
 
@@ -141,3 +143,31 @@ def test_code_root_holds_only_code_read_only() -> None:
         ]
 
     assert _in_child(body) == ["ENOENT", "ENOENT", "EROFS", "EROFS"]
+
+
+def test_a_wait_resumed_after_a_stop_is_restarted_under_the_filter() -> None:
+    """A stopped and continued task resumes a timed wait through restart_syscall, which the filter
+    must allow: refused, glibc aborts ("The futex facility returned an unexpected error code")."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        out = b"error"
+        try:
+            host_filter.install(host_filter.SENTRY)
+            os.write(w, b"r")
+            threading.Event().wait(0.6)  # futex with a timeout
+            time.sleep(0.3)  # clock_nanosleep
+            out = b"ok"
+        finally:
+            os.write(w, out)
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"r"
+    for _ in range(2):
+        time.sleep(0.15)
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.05)
+        os.kill(pid, signal.SIGCONT)
+    with os.fdopen(r, "rb") as f:
+        assert f.read() == b"ok"
+    os.waitpid(pid, 0)
