@@ -7,12 +7,16 @@ installs, or into the build tree otherwise.
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
+# The builders share kvmsandbox/build.py; a PEP 517 build does not put the
+# checkout on sys.path, so do it here.
+sys.path.insert(0, str(HERE))
 
 
 def _load(path: str):
