@@ -25,7 +25,6 @@ import select
 import signal
 import socket
 import struct
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -39,6 +38,7 @@ from sentry.net.socket import Socket
 from sentry.net.sockfs import socket_location
 from sentry.net.unix import options as sol
 from sentry.net.unix.message import Creds, Received
+from sentry.net.wait import block_until, deadline_after
 from sentry.vfs.file import FileDescription
 from sentry.vfs.hostfd import HostFd
 from sentry.vfs.waiter import POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, Waiter
@@ -119,7 +119,7 @@ class HostSocket(Socket):
         self, task, events: int, call: Callable[[], T], nonblocking: bool, timeout: float | None
     ) -> T:
         """call() (a non-blocking host call) until it does not say EAGAIN, sleeping on the host fd."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         waiter = None
         try:
             while True:
@@ -132,15 +132,7 @@ class HostSocket(Socket):
                     waiter = Waiter()
                     waiter.watch_host_fd(self._poll_fd, events)
                 while not self._ready(events | POLLERR | POLLHUP):
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise Errno(errno.EAGAIN)
-                    try:
-                        task.block(waiter, remaining)
-                    except Errno as e:
-                        if timeout is not None and e.code in RESTART_CODES:
-                            raise Errno(errno.EINTR) from None
-                        raise
+                    block_until(task, waiter, deadline)
                     waiter.clear()
         finally:
             if waiter is not None:

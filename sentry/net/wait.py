@@ -26,23 +26,33 @@ def wait_on(
     waiter = Waiter()
     for queue, mask in queues:
         queue.register(waiter, mask)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = deadline_after(timeout)
     try:
         while True:
             waiter.clear()
             result = attempt()
             if result is not None:
                 return result
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise Errno(errno.EAGAIN)
-            try:
-                task.block(waiter, remaining)
-            except Errno as e:
-                if timeout is not None and e.code in RESTART_CODES:
-                    raise Errno(errno.EINTR) from None
-                raise
+            block_until(task, waiter, deadline)
     finally:
         for queue, _mask in queues:
             queue.unregister(waiter)
         waiter.close()
+
+
+def deadline_after(timeout: float | None) -> float | None:
+    """The monotonic time a wait of `timeout` seconds ends; None waits for ever."""
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def block_until(task, waiter: Waiter, deadline: float | None) -> None:
+    """Sleep on `waiter` once; EAGAIN when `deadline` has passed, EINTR for a signal during a timed wait."""
+    remaining = None if deadline is None else deadline - time.monotonic()
+    if remaining is not None and remaining <= 0:
+        raise Errno(errno.EAGAIN)
+    try:
+        task.block(waiter, remaining)
+    except Errno as e:
+        if deadline is not None and e.code in RESTART_CODES:
+            raise Errno(errno.EINTR) from None
+        raise
