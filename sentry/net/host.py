@@ -34,7 +34,7 @@ from sentry.net import hostcalls
 from sentry.net.inet import addr, ifaces, ports
 from sentry.net.inet import options as inet_options
 from sentry.net.inet.addr import AF_INET
-from sentry.net.socket import Socket
+from sentry.net.socket import Socket, refuse_ancillary
 from sentry.net.sockfs import socket_location
 from sentry.net.unix import options as sol
 from sentry.net.unix.message import Creds, Received
@@ -257,10 +257,7 @@ class HostSocket(Socket):
         rights: list[FileDescription] | None = None,
         creds: Creds | None = None,
     ) -> int:
-        if rights or creds is not None:
-            for file in rights or ():
-                file.decref()
-            raise Errno(errno.EINVAL)
+        refuse_ancillary(rights, creds)
         host_flags = (flags & SEND_FLAGS) | MSG_DONTWAIT | MSG_NOSIGNAL
         nonblocking = bool(self.nonblocking or flags & MSG_DONTWAIT)
         done = 0

@@ -7,8 +7,10 @@ payloads already copied in, option values as bytes.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
+from sentry.errors import Errno
 from sentry.net.unix.message import Creds, Received
 from sentry.vfs.file import FileDescription
 
@@ -81,3 +83,11 @@ class Socket(FileDescription):
 
     def get_option(self, task, level: int, name: int) -> bytes:
         raise NotImplementedError
+
+
+def refuse_ancillary(rights: list[FileDescription] | None, creds: Creds | None) -> None:
+    """EINVAL for SCM_RIGHTS/SCM_CREDENTIALS on a socket not AF_UNIX, releasing the passed files."""
+    if rights or creds is not None:
+        for file in rights or ():
+            file.decref()
+        raise Errno(errno.EINVAL)

@@ -18,6 +18,7 @@ from sentry.errors import Errno
 from sentry.net.inet import addr, ports
 from sentry.net.inet import options as inet_options
 from sentry.net.inet.addr import AF_INET, AF_INET6, Name
+from sentry.net.socket import refuse_ancillary
 from sentry.net.unix.message import Creds, Message, Received
 from sentry.net.unix.socket import (
     BUFFER,
@@ -239,10 +240,7 @@ class InetSocket(UnixSocket):
         rights: list[FileDescription] | None = None,
         creds: Creds | None = None,
     ) -> int:
-        if rights or creds is not None:
-            for file in rights or ():
-                file.decref()
-            raise Errno(errno.EINVAL)  # SCM_RIGHTS and SCM_CREDENTIALS are AF_UNIX's
+        refuse_ancillary(rights, creds)
         if self.kind == SOCK_STREAM:
             to = None  # TCP ignores a destination, as Linux's tcp_sendmsg does
         return super().send(task, data, flags, to=to)
