@@ -8,7 +8,6 @@ opens with ENXIO, Linux's answer for a device no driver serves.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import stat
@@ -39,14 +38,7 @@ def apply(vfs: Any, devices: tuple[Device, ...]) -> None:
 def _make(vfs: Any, device: Device, emulated: dict[int, Opener]) -> None:
     head, _, name = os.fsencode(device.path).rpartition(b"/")
     parent = vfs.pin_path(head, create=True)
-    try:
-        existing = vfs.step(parent, name)
-    except Errno as e:
-        if e.code != errno.ENOENT:
-            raise
-    else:
-        if existing.dentry is existing.mount.root:
-            raise Errno(errno.EBUSY)
+    if vfs.occupant(parent, name) is not None:
         parent.inode.unlink(name)
     parent.dentry.forget(name)
     mode, uid, gid = device.file_mode, device.uid, device.gid

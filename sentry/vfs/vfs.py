@@ -325,6 +325,18 @@ class VFS:
         return self.create(task, parent, name, stat.S_IFREG | (mode & 0o7777 & ~task.fs.umask))
 
     # --- changing the tree -----------------------------------------------------------
+    def occupant(self, parent: Location, name: bytes) -> Location | None:
+        """What name in parent is, about to be replaced (None when missing); EBUSY when a mount sits on it."""
+        try:
+            loc = self.step(parent, name)
+        except Errno as e:
+            if e.code != errno.ENOENT:
+                raise
+            return None
+        if loc.dentry is loc.mount.root:
+            raise Errno(errno.EBUSY)
+        return loc
+
     def _writable_dir(self, task, parent: Location) -> None:
         if parent.mount.readonly:
             raise Errno(errno.EROFS)
@@ -432,14 +444,8 @@ class VFS:
         self._writable_dir(task, old)
         self._writable_dir(task, new)
         check_sticky(task, old.inode.stat(), moving.inode.stat())
-        try:
-            replaced = self.step(new, new_name)
-        except Errno as e:
-            if e.code != errno.ENOENT:
-                raise
-        else:
-            if replaced.dentry is replaced.mount.root:
-                raise Errno(errno.EBUSY)
+        replaced = self.occupant(new, new_name)
+        if replaced is not None:
             check_sticky(task, new.inode.stat(), replaced.inode.stat())
         old.inode.rename(old_name, new.inode, new_name)
         old.dentry.move(old_name, new.dentry, new_name)
