@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from bootstrap.default_spec import default_spec
+from tests.oci.host_processes import processes_mentioning
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PR_SET_CHILD_SUBREAPER = 36
@@ -256,15 +257,7 @@ def test_boot_failure_leaves_no_state_or_process(rt, tmp_path) -> None:
     assert result.returncode == 1 and "sandbox boot failed: AttributeError" in result.stderr
     assert rt.leftovers() == []
     # Nothing that ran for this bundle (sandbox process, gofer) remains.
-    assert not any(str(tmp_path) in _cmdline(p) for p in os.listdir("/proc") if p.isdigit())
-
-
-def _cmdline(pid: str) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 def test_console_socket_receives_a_pty_master(rt, tmp_path) -> None:
@@ -363,7 +356,7 @@ def test_a_failing_create_runtime_hook_fails_create_and_cleans_up(rt, tmp_path) 
     assert result.returncode == 1
     assert "createRuntime hook /bin/sh: exit status 4: broken" in result.stderr
     assert rt.leftovers() == [] and not (tmp_path / "pid").exists()
-    assert not any(str(tmp_path) in _cmdline(p) for p in os.listdir("/proc") if p.isdigit())
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 def test_a_bad_pod_init_config_fails_create_and_cleans_up(rt, tmp_path) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bootstrap.default_spec import default_spec
+from tests.oci.host_processes import processes_mentioning
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUSYBOX = "/bin/busybox"
@@ -207,14 +208,6 @@ def test_mappings_must_be_those_of_a_joined_user_namespace(tmp_path, other_usern
     assert os.listdir(root) == []
 
 
-def _cmdline(pid: str) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
 @pytest.mark.parametrize(
     ("linux", "message"),
     [
@@ -275,4 +268,4 @@ def test_bad_user_namespaces_fail_and_leave_nothing(tmp_path, linux: dict, messa
     assert message in result.stderr
     assert not os.path.isdir(root) or os.listdir(root) == []
     assert not pid_file.exists()
-    assert not any(str(tmp_path) in _cmdline(p) for p in os.listdir("/proc") if p.isdigit())
+    assert processes_mentioning(str(tmp_path)) == []
