@@ -93,11 +93,7 @@ def bind(vfs, src: Location, at: Location, *, recursive: bool, readonly: bool = 
     _room_for(vfs, size * (1 + len(targets)))
     new = _clone(vfs, src.mount, src.dentry, at, recursive, readonly)
     _join_like(new, src.mount)
-    _share_under_shared(vfs, new, at)
-    for peer in targets:
-        if _under(at.dentry, peer.root):
-            copy = _clone(vfs, new, new.root, Location(peer, at.dentry), True, new.readonly)
-            _join_like(copy, new)
+    _propagate(vfs, new, at, targets, recursive=True)
     return new
 
 
@@ -106,12 +102,17 @@ def mount_new(vfs, at: Location, make: Callable[[Location], Mount]) -> Mount:
     targets = _receivers(at.mount)
     _room_for(vfs, 1 + len(targets))
     new = make(at)
+    _propagate(vfs, new, at, targets, recursive=False)
+    return new
+
+
+def _propagate(vfs, new: Mount, at: Location, targets: list[Mount], *, recursive: bool) -> None:
+    """Share `new` when at is shared; copy it (submounts too if recursive) to each target that sees at."""
     _share_under_shared(vfs, new, at)
     for peer in targets:
         if _under(at.dentry, peer.root):
-            copy = _clone(vfs, new, new.root, Location(peer, at.dentry), False, new.readonly)
+            copy = _clone(vfs, new, new.root, Location(peer, at.dentry), recursive, new.readonly)
             _join_like(copy, new)
-    return new
 
 
 def _share_under_shared(vfs, new: Mount, at: Location) -> None:
