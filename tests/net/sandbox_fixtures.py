@@ -39,12 +39,7 @@ def build_program(directory: Path, name: str) -> str:
     """The build dir's `name` from directory/programs/name.c (rebuilt when the source or check.h is newer)."""
     src = directory / "programs" / f"{name}.c"
     out = _sentry.sandbox_visible_build_dir(directory) / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    newest = max(src.stat().st_mtime, (src.parent / "check.h").stat().st_mtime)
-    if not out.exists() or out.stat().st_mtime < newest:
-        cmd = ["gcc", "-static", "-O2", "-Wall", "-D_GNU_SOURCE", "-o", str(out), str(src)]
-        subprocess.run(cmd, check=True)
-    return str(out)
+    return _sentry.build_c_program(src, out, ["-Wall", "-D_GNU_SOURCE"], deps=[src.parent / "check.h"])
 
 
 @pytest.fixture(scope="module")

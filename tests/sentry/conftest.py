@@ -14,6 +14,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,17 @@ def sandbox_visible_build_dir(test_dir: Path) -> Path:
         tag = hashlib.sha1(str(test_dir).encode()).hexdigest()[:12]
         return Path("/var/tmp") / f"kvmsandbox-tests-{tag}"
     return test_dir / "build"
+
+
+def build_c_program(
+    src: Path, out: Path, cflags: Sequence[str] = (), libs: Sequence[str] = (), deps: Sequence[Path] = ()
+) -> str:
+    """`gcc -static -O2` src into out unless out is newer than src and `deps` (headers); return its path."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    newest = max(path.stat().st_mtime for path in (src, *deps))
+    if not out.exists() or out.stat().st_mtime < newest:
+        subprocess.run(["gcc", "-static", "-O2", *cflags, "-o", str(out), str(src), *libs], check=True)
+    return str(out)
 
 
 BUILD = sandbox_visible_build_dir(HERE)
@@ -56,14 +68,7 @@ def program() -> callable:
     """program("threads") -> absolute path of the static binary built from programs/threads.c."""
 
     def build(name: str, *flags: str) -> str:
-        BUILD.mkdir(parents=True, exist_ok=True)
-        src = PROGRAMS / f"{name}.c"
-        out = BUILD / name
-        if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
-            subprocess.run(
-                ["gcc", "-static", "-O2", "-pthread", "-o", str(out), str(src), *flags, "-lm"], check=True
-            )
-        return str(out)
+        return build_c_program(PROGRAMS / f"{name}.c", BUILD / name, ["-pthread"], [*flags, "-lm"])
 
     return build
 

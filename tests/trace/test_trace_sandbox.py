@@ -41,12 +41,7 @@ platform_name = _sentry.platform_name
 def getppid_loop() -> str:
     """bench/c/getppid_loop.c, built where the sandbox can see it."""
     build = _sentry.sandbox_visible_build_dir(Path(__file__).resolve().parent)
-    build.mkdir(parents=True, exist_ok=True)
-    out = build / "getppid_loop"
-    src = REPO / "bench" / "c" / "getppid_loop.c"
-    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
-        subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], check=True)
-    return str(out)
+    return _sentry.build_c_program(REPO / "bench" / "c" / "getppid_loop.c", build / "getppid_loop")
 
 
 def _getppid_session(sink: dict) -> dict:
