@@ -13,11 +13,13 @@ import os
 import signal
 from typing import Any
 
-from bootstrap import procinfo
+from bootstrap import cgroup_stats, cgroups, procinfo
 from bootstrap.backend import ProcessInfo
+from bootstrap.cgroups import Cgroup
 from bootstrap.control import ControlClient
 from bootstrap.errors import OCIError
 from bootstrap.hooks import run_hooks
+from bootstrap.resources import Write
 from bootstrap.state import ContainerState, NotFound, StateStore, oci_state
 
 # How long delete waits for a SIGKILLed sandbox process to be gone.
@@ -85,18 +87,40 @@ def processes(store: StateStore, container_id: str, mirrors: bool = False) -> li
 
 
 def stats(store: StateStore, container_id: str) -> dict[str, Any]:
-    """runc's stats data: the backend's (pids), with CPU and memory of the sandbox process.
+    """runc's stats data: the container's cgroup's (bootstrap/cgroup_stats.py), with the backend's
+    count of the container's processes as pids.current (the cgroup counts the sandbox's host
+    processes: the Sentry's, the gofer, stubs).
 
-    Everything the container runs, the Sentry included, is charged to that
-    process, as runsc reports its sandbox's usage.
+    Everything the container runs, the Sentry included, is charged to the
+    cgroup, as runsc reports its sandbox's usage. Without a cgroup (a
+    container created before cgroups were made), the sandbox process's own
+    CPU and memory.
     """
     state = store.load(container_id)
     with _client(store, state) as client:
         data = client.stats()
+    cgroup = Cgroup.load(store.dir(container_id))
+    if cgroup is not None:
+        current = data.get("pids", {}).get("current")
+        data.update(cgroup_stats.stats(cgroup))
+        if current is not None:
+            data.setdefault("pids", {})["current"] = current
+        return data
     cpu_ns, rss = procinfo.usage(state.pid)
     data.setdefault("cpu", {"usage": {"total": cpu_ns}})
     data.setdefault("memory", {"usage": {"usage": rss}})
     return data
+
+
+def update(store: StateStore, container_id: str, writes: tuple[Write, ...]) -> None:
+    """Change the container's cgroup limits (runc's `update`)."""
+    with store.locked(container_id) as state:
+        if store.status(state) == "stopped":
+            raise OCIError("container not running")
+        cgroup = Cgroup.load(store.dir(container_id))
+        if cgroup is None:
+            raise OCIError(f"container {container_id!r} has no cgroup to update")
+        cgroups.apply(cgroup, writes)
 
 
 def wait(store: StateStore, container_id: str) -> int:
@@ -123,6 +147,9 @@ def delete(store: StateStore, container_id: str, *, force: bool = False) -> None
             if status not in ("stopped", "created") and not force:
                 raise OCIError(f"cannot delete container {container_id!r} that is {status}: use --force")
             kill_sandbox(state)
+            cgroup = Cgroup.load(store.dir(container_id))
+            if cgroup is not None:
+                cgroups.remove(cgroup)
             run_hooks("poststop", state.hooks.get("poststop", []), oci_state(store, state), fatal=False)
             store.remove(container_id)
     except NotFound:

@@ -2,13 +2,14 @@
 
 Order matters for "a malformed bundle leaves nothing behind": the bundle is
 validated before any state exists; once the state directory exists, any
-failure kills the sandbox process's session (so its gofer too) and removes the state
-before the error is reported.
+failure kills the sandbox process's session (so its gofer too) and removes the
+container's cgroup and the state before the error is reported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -18,11 +19,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bootstrap import console, namespaces, procinfo, userns
+from bootstrap import cgroups, console, namespaces, procinfo, userns
 from bootstrap.errors import OCIError
 from bootstrap.hooks import IN_CONTAINER, run_hooks
 from bootstrap.sandbox_process import SandboxConfig
-from bootstrap.spec import load_bundle
+from bootstrap.spec import Spec, load_bundle
 from bootstrap.state import ContainerState, StateStore, oci_state, validate_id
 
 log = logging.getLogger("kvmsandbox")
@@ -46,12 +47,15 @@ def create_container(
     state.hooks = {kind: [h.to_json() for h in hooks] for kind, hooks in spec.hooks.items()}
     store.create(state)
     proc = None
+    cgroup = None
     trace_fds: list[int | None] = []
     mapper = userns.Mapper(spec) if userns.wanted(spec) else None
     try:
         with store.locked(container_id) as state:
             pod_init = _absolute(flags.get("pod_init_config"))
             trace_fds = connect_trace_sinks(pod_init)
+            cgroup = _make_cgroup(spec, container_id, bool(flags.get("systemd_cgroup")))
+            cgroup.save(store.dir(container_id))
             stdio = console.stdio_for(spec.process.terminal, console_socket, spec.process.console_size)
             config = SandboxConfig(
                 container_id=container_id,
@@ -67,6 +71,7 @@ def create_container(
                 pod_init_config=pod_init,
                 trace_fds=trace_fds,
                 userns_fd=None if mapper is None else mapper.child_fd,
+                cgroup=dataclasses.asdict(cgroup),
             )
             with namespaces.pid_namespace_for_children(spec):
                 proc = _spawn(config, stdio, mapper)
@@ -91,6 +96,8 @@ def create_container(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if cgroup is not None:
+            cgroups.remove(cgroup)
         store.remove(container_id)
         raise
     finally:
@@ -99,6 +106,12 @@ def create_container(
                 os.close(fd)  # the sandbox process has its own copies
         if mapper is not None:
             mapper.close()
+
+
+def _make_cgroup(spec: Spec, container_id: str, systemd: bool) -> cgroups.Cgroup:
+    """The container's cgroup with linux.resources applied (bootstrap/cgroups.py)."""
+    inner = cgroups.inner_path(spec.linux.cgroups_path, container_id, systemd)
+    return cgroups.create(inner, spec.linux.cgroup_writes)
 
 
 def _spawn(

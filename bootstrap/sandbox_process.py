@@ -6,7 +6,8 @@ container's (the root process's exit code, 128+signo if a signal killed it).
 Its fds 0, 1, 2 are the container's stdio (the shim's pipes, or a pts slave
 when process.terminal is set).
 
-It enters its host namespaces, boots the backend (the Sentry, which starts
+It joins the container's host cgroup (bootstrap/cgroups.py) first, so that
+everything it starts is in it, enters its host namespaces, boots the backend (the Sentry, which starts
 its gofer), binds the control socket, drops its privileges (bootstrap.confine),
 reports readiness (or the error) on
 READY_FD, then waits for the root process to exit. Its configuration is
@@ -26,6 +27,7 @@ from typing import Any
 
 from bootstrap import backend as backend_mod
 from bootstrap import confine, logs, namespaces
+from bootstrap.cgroups import Cgroup
 from bootstrap.control import ControlServer
 from bootstrap.errors import OCIError
 from bootstrap.lifecycle import ContainerLifecycle
@@ -54,6 +56,7 @@ class SandboxConfig:
     pod_init_config: str | None = None
     trace_fds: list[int | None] = dataclasses.field(default_factory=list)
     userns_fd: int | None = None  # our end of `create`'s user-namespace mapping handshake
+    cgroup: dict[str, Any] | None = None  # the cgroups.Cgroup `create` made, as a dict
 
     def save(self) -> None:
         with open(os.path.join(self.state_dir, CONFIG_NAME), "w") as f:
@@ -67,6 +70,8 @@ class SandboxConfig:
 
 def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
     """Everything before readiness, confinement last; raises OCIError for what the user can fix."""
+    if config.cgroup is not None:
+        Cgroup(**config.cgroup).join()  # first: the gofer and platform helpers inherit it
     spec = load_bundle(config.bundle)
     namespaces.enter(spec, config.network, config.userns_fd)
     request = backend_mod.BootRequest(

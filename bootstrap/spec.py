@@ -3,9 +3,9 @@
 The shim hands us whatever the user or image produced. Everything is checked
 here, once, before any state or process exists, so a malformed bundle fails
 with an error naming the JSON field (`process.user.uid: must be ...`) and
-leaves nothing behind. Fields the sandbox does not act on (resources,
-seccomp, apparmor, ...) are accepted and kept as raw JSON so that valid specs
-from Docker and containerd never fail.
+leaves nothing behind (linux.resources through bootstrap/resources.py).
+Fields the sandbox does not act on (seccomp, apparmor, ...) are accepted and
+kept as raw JSON so that valid specs from Docker and containerd never fail.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from bootstrap import capabilities
+from bootstrap import resources as resources_mod
 from bootstrap.errors import SpecError
 from bootstrap.hooks import Hook, parse_hooks
 
@@ -146,7 +147,8 @@ class Linux:
     readonly_paths: tuple[str, ...] = ()
     devices: tuple[Device, ...] = ()
     rootfs_propagation: str = ""
-    resources: dict[str, Any] | None = None  # accepted, not enforced
+    resources: dict[str, Any] | None = None  # as given; cgroup_writes is what is applied
+    cgroup_writes: tuple[resources_mod.Write, ...] = ()  # linux.resources as cgroup file writes
     seccomp: dict[str, Any] | None = None  # accepted; the Sentry is the syscall filter
 
     def namespace(self, kind: str) -> Namespace | None:
@@ -372,6 +374,7 @@ def _linux(obj: object, where: str) -> Linux:
         ),
         rootfs_propagation=propagation,
         resources=None if resources is None else _object(resources, f"{where}.resources"),
+        cgroup_writes=resources_mod.parse(resources, f"{where}.resources"),
         seccomp=None if seccomp is None else _object(seccomp, f"{where}.seccomp"),
     )
 

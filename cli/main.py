@@ -45,6 +45,7 @@ class GlobalFlags:
     overlay2: str = "root:memory"
     file_access: str = "exclusive"
     pod_init_config: str | None = None
+    systemd_cgroup: bool = False
 
 
 class Overlay2(click.ParamType):
@@ -163,13 +164,12 @@ def _version() -> str:
 @click.option(
     "--systemd-cgroup",
     is_flag=True,
-    help="Accepted and ignored (runc's; go-runc passes it for the systemd cgroup driver, as runsc takes it).",
+    help="linux.cgroupsPath is slice:prefix:name, the cgroup <slice path>/<prefix>-<name>.scope (runc's).",
 )
 @click.version_option(_version(), message=f"kvmsandbox version %(version)s\nspec: {OCI_VERSION}")
 @click.pass_context
 def main(ctx: click.Context, **flags: object) -> None:
     """kvmsandbox: run untrusted Linux programs under a user-space kernel on KVM or systrap."""
-    flags.pop("systemd_cgroup")  # no cgroups are made (cgroupsPath is unused): the driver does not matter
     ctx.obj = GlobalFlags(**flags)  # type: ignore[arg-type]
     _configure_logging(ctx.obj)
 
