@@ -21,6 +21,20 @@ _I64 = (1 << 63) - 1
 _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
 DEVICE_RULE_TYPES = ("a", "b", "c")
+# What the sandbox process itself opens once in the cgroup, allowed after the spec's rules (which
+# keep their order, first in devices.list): the app never opens host devices (the Sentry serves
+# /dev), so the spec's list restricts only the runtime, which must still reach /dev/kvm and co.
+RUNTIME_DEVICES = (
+    "c 10:232 rwm",  # /dev/kvm
+    "c 1:3 rwm",  # /dev/null
+    "c 1:5 rwm",  # /dev/zero
+    "c 1:7 rwm",  # /dev/full
+    "c 1:8 rwm",  # /dev/random
+    "c 1:9 rwm",  # /dev/urandom
+    "c 5:0 rwm",  # /dev/tty
+    "c 5:2 rwm",  # /dev/ptmx
+    "c 136:* rwm",  # /dev/pts/*
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +193,8 @@ def _devices(obj: object, where: str) -> list[Write]:
             numbers.append("*" if value is None or value < 0 else str(value))
         text = "a" if kind == "a" else f"{kind} {numbers[0]}:{numbers[1]} {access}"
         writes.append(Write("devices", "devices.allow" if rule["allow"] else "devices.deny", text, field))
+    if writes:
+        writes += [Write("devices", "devices.allow", rule, where) for rule in RUNTIME_DEVICES]
     return writes
 
 
