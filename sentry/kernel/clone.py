@@ -85,7 +85,10 @@ def clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int, t
         with kernel.lock:
             mm.users += 1
     else:
-        mm = task.mm.fork(kernel.platform.new_address_space())
+        try:
+            mm = task.mm.fork(kernel.platform.new_address_space())
+        except BlockingIOError:
+            raise Errno(errno.EAGAIN) from None  # the host's fork refused (systrap's stub): pids limit
     fds = task.fds if flags & CLONE_FILES else task.fds.fork()
     fs = task.fs if flags & CLONE_FS else task.fs.fork()
     regs = task.regs.copy()
@@ -135,8 +138,38 @@ def clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int, t
     if flags & CLONE_VFORK:
         child.vfork_parent = task
     hooks.clone(task, child, flags)
-    child.start()
+    try:
+        child.start()
+    except RuntimeError:
+        # The host refused a thread: the container's pids cgroup limit (bootstrap/cgroups.py) counts
+        # the Sentry's threads. Linux's fork fails with EAGAIN at its pids limit; so does ours.
+        _unregister(child, flags)
+        raise Errno(errno.EAGAIN) from None
     if flags & CLONE_VFORK:
         with contextlib.suppress(Errno):
             task.block_on(child.exit_queue, lambda: True if child.vfork_done else None, interruptible=False)
     return tid
+
+
+def _unregister(child: Task, flags: int) -> None:
+    """Undo clone's bookkeeping for a child that never ran, releasing its mm and files as exit would."""
+    kernel, tg = child.kernel, child.tg
+    with kernel.lock:
+        kernel.tasks.pop(child.tid, None)
+        tg.threads.remove(child)
+        if not flags & CLONE_THREAD:
+            tg.parent.children.remove(tg)
+            kernel.tgs.pop(tg.pid, None)
+            if tg.pgrp is not None:
+                tg.pgrp.members.discard(tg)
+        child.mm.users -= 1
+        last_mm_user = child.mm.users == 0
+        fd_users = kernel.fd_users.get(id(child.fds), 1) - 1
+        if fd_users:
+            kernel.fd_users[id(child.fds)] = fd_users
+        else:
+            kernel.fd_users.pop(id(child.fds), None)
+    if last_mm_user:
+        child.mm.release()
+    if not fd_users:
+        child.fds.close_all()
