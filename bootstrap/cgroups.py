@@ -17,7 +17,7 @@ container instead), so a spec written for another host still runs.
 The path is runc's: linux.cgroupsPath absolute is below each hierarchy's
 root, relative is below our own cgroup; with --systemd-cgroup it is
 `slice:prefix:name` -> `<slice path>/<prefix>-<name>.scope` (cgroupfs writes
-only: no systemd D-Bus). Absent, it is `/kvmsandbox/<id>`: runc's default
+only: no systemd D-Bus). Absent, it is `/kvmsandbox/<id>` (see inner_path): runc's default
 (`<id>` below our own cgroup) would make a v2 cgroup that has processes a
 parent, which v2 forbids once controllers are enabled.
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -55,6 +56,7 @@ V1_CONTROLLERS = (
 )
 V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io", "hugetlb")
 REMOVE_WAIT_S = 5.0
+DEFAULT_ROOT = "/var/run/kvmsandbox"  # cli.main's default --root
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,12 +134,19 @@ def _unescape(text: str) -> str:
     return text.encode().decode("unicode_escape") if "\\" in text else text
 
 
-def inner_path(cgroups_path: str, container_id: str, systemd: bool) -> str:
-    """The container's path inside each hierarchy: absolute, or relative to our own cgroup."""
+def inner_path(cgroups_path: str, container_id: str, systemd: bool, state_root: str = DEFAULT_ROOT) -> str:
+    """The container's path inside each hierarchy: absolute, or relative to our own cgroup.
+
+    The default names the state root unless it is the default one: ids are unique per --root only,
+    and two containers sharing a cgroup would share limits (and delete would kill both).
+    """
     if systemd:
         return _systemd_path(cgroups_path, container_id)
     if not cgroups_path:
-        return f"/kvmsandbox/{container_id}"
+        if os.path.normpath(state_root) == DEFAULT_ROOT:
+            return f"/kvmsandbox/{container_id}"
+        root_hash = hashlib.sha256(os.path.normpath(state_root).encode()).hexdigest()[:12]
+        return f"/kvmsandbox/{root_hash}/{container_id}"
     cleaned = os.path.normpath(cgroups_path)
     if cleaned.startswith("/"):
         return cleaned

@@ -54,7 +54,7 @@ def create_container(
         with store.locked(container_id) as state:
             pod_init = _absolute(flags.get("pod_init_config"))
             trace_fds = connect_trace_sinks(pod_init)
-            cgroup = _make_cgroup(spec, container_id, bool(flags.get("systemd_cgroup")))
+            cgroup = _make_cgroup(spec, container_id, bool(flags.get("systemd_cgroup")), store.root)
             cgroup.save(store.dir(container_id))
             stdio = console.stdio_for(spec.process.terminal, console_socket, spec.process.console_size)
             config = SandboxConfig(
@@ -108,9 +108,9 @@ def create_container(
             mapper.close()
 
 
-def _make_cgroup(spec: Spec, container_id: str, systemd: bool) -> cgroups.Cgroup:
+def _make_cgroup(spec: Spec, container_id: str, systemd: bool, state_root: str) -> cgroups.Cgroup:
     """The container's cgroup with linux.resources applied (bootstrap/cgroups.py)."""
-    inner = cgroups.inner_path(spec.linux.cgroups_path, container_id, systemd)
+    inner = cgroups.inner_path(spec.linux.cgroups_path, container_id, systemd, state_root)
     return cgroups.create(inner, spec.linux.cgroup_writes)
 
 
