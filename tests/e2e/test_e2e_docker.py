@@ -157,3 +157,24 @@ def test_pause_unpause(dockerd, app) -> None:
     dockerd.docker("unpause", app)
     dockerd.docker("kill", "-s", "USR1", app)
     assert "got usr1" in _wait_for_log(dockerd, app, "got usr1")  # it runs again
+
+
+def test_memory_limit_is_the_sandboxs_host_cgroup_and_docker_stats_reads_it(dockerd, runtime) -> None:
+    """`docker run --memory` puts the whole sandbox in a host cgroup with that limit (as runsc);
+    `docker stats` reads its usage there."""
+    name = f"limited-{runtime}-{time.monotonic_ns()}"
+    dockerd.docker(
+        "run", "-d", "--name", name, f"--runtime={runtime}", "--memory", "64m", "bb", "sleep", "100"
+    )
+    try:
+        pid = int(dockerd.docker("inspect", "--format", "{{.State.Pid}}", name).stdout)
+        with open(f"/proc/{pid}/cgroup") as f:
+            memory = next(line.split(":", 2)[2].strip() for line in f if ":memory:" in line)
+        with open(f"/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes") as f:
+            assert int(f.read()) == 64 << 20
+        usage = dockerd.docker("stats", "--no-stream", "--format", "{{.MemUsage}}", name).stdout.strip()
+        used, _, limit = usage.partition(" / ")
+        assert limit == "64MiB", usage
+        assert used.endswith("MiB") and float(used[:-3]) > 1, usage
+    finally:
+        dockerd.docker("rm", "-f", name, check=False)
