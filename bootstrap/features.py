@@ -45,7 +45,8 @@ def features(capabilities: list[str]) -> dict[str, Any]:
         "linux": {
             "namespaces": [ns for ns in NAMESPACE_TYPES if ns not in ("time",)],
             "capabilities": capabilities,
-            "cgroup": {"v1": False, "v2": False, "systemd": False, "systemdUser": False},
+            # bootstrap/cgroups.py; --systemd-cgroup paths are written through cgroupfs, no systemd unit.
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {"enabled": False},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},

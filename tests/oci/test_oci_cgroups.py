@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from bootstrap import cgroups
+from bootstrap import cgroups, resources
 from bootstrap.default_spec import default_spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -206,3 +206,50 @@ def test_default_and_relative_and_systemd_paths() -> None:
         cgroups.inner_path("../escape", "c1", False)
     with pytest.raises(cgroups.OCIError, match="slice:prefix:name"):
         cgroups.inner_path("/not/systemd", "c1", True)
+
+
+def _unified_with(controller: str) -> str | None:
+    """A cgroup2 mount offering `controller` (a hybrid host's /sys/fs/cgroup/unified, or v2's root)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "cgroup2":
+                with open(os.path.join(fields[4], "cgroup.controllers")) as c:
+                    if controller in c.read().split():
+                        return fields[4]
+    return None
+
+
+def test_cgroup_v2_limits_join_and_removal() -> None:
+    """The v2 translation on a real cgroup2 mount: hugepageLimits becomes hugetlb.2MB.max, a
+    controller the mount lacks is skipped, a joined process shows the path, remove leaves nothing."""
+    point = _unified_with("hugetlb")
+    if point is None:
+        pytest.skip("no cgroup2 mount with the hugetlb controller")
+    hosts = cgroups.Hierarchies(2, {"": (point, "/")})
+    inner = f"/kvmsandbox-test/{uuid.uuid4().hex[:12]}"
+    writes = resources.parse(
+        {"hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MiB}], "pids": {"limit": 10}}, "linux.resources"
+    )
+    cgroup = cgroups.create(inner, writes, hosts)
+    try:
+        path = os.path.join(point, inner.lstrip("/"))
+        assert cgroup.dirs == {"": path}
+        with open(os.path.join(path, "hugetlb.2MB.max")) as f:
+            assert f.read().strip() == str(4 * MiB)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            cgroup.join()
+            with open("/proc/self/cgroup") as f:
+                os.write(w, f.read().encode())
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r) as f:
+            lines = f.read().splitlines()
+        os.waitpid(pid, 0)
+        assert f"0::{inner}" in lines
+    finally:
+        cgroups.remove(cgroup)
+    assert not os.path.exists(os.path.join(point, inner.lstrip("/")))
