@@ -130,6 +130,10 @@ def test_sandbox_and_gofer_are_in_the_cgroup_with_the_spec_limits(platform_name,
         assert r.returncode == 0, r.stdout
         assert _read("memory", inner, "memory.limit_in_bytes") == str(300 * MiB)
         assert _read("pids", inner, "pids.max") == "150"
+        (tmp_path / "res.json").write_text(json.dumps({"pids": {"limit": 120}, "cpu": {"cpus": "0"}}))
+        r = _cli(platform_name, tmp_path, "update", "-r", str(tmp_path / "res.json"), "c1")
+        assert r.returncode == 0, r.stdout
+        assert (_read("pids", inner, "pids.max"), _read("cpuset", inner, "cpuset.cpus")) == ("120", "0")
         r = _cli(platform_name, tmp_path, "update", "--cpu-quota", "500", "c1")
         assert r.returncode == 1
         assert "resources.cpu.quota: must be -1 or at least 1000" in r.stdout
