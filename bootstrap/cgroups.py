@@ -73,14 +73,6 @@ class Cgroup:
             with open(os.path.join(path, "cgroup.procs"), "w") as f:
                 f.write("0")
 
-    def pids(self) -> set[int]:
-        """Host pids in the cgroup (in every hierarchy)."""
-        found: set[int] = set()
-        for path in set(self.dirs.values()):
-            with contextlib.suppress(OSError), open(os.path.join(path, "cgroup.procs")) as f:
-                found.update(int(line) for line in f.read().split())
-        return found
-
     def dir_of(self, controller: str) -> str | None:
         return self.dirs.get("" if self.version == 2 else controller)
 
@@ -358,7 +350,7 @@ def remove(cgroup: Cgroup) -> None:
     remove them; a cgroup that existed before the container is left as it is, with its processes."""
     ours = sorted({d for d in cgroup.dirs.values() if d in cgroup.made})
     deadline = time.monotonic() + REMOVE_WAIT_S
-    while left := Cgroup(cgroup.version, {str(i): d for i, d in enumerate(ours)}).pids():
+    while left := _procs(ours):
         if time.monotonic() > deadline:
             raise OCIError(f"cgroup {ours[0]} still holds processes {sorted(left)} after SIGKILL")
         for pid in left:
@@ -366,6 +358,15 @@ def remove(cgroup: Cgroup) -> None:
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
     remove_dirs(list(cgroup.made))
+
+
+def _procs(dirs: list[str]) -> set[int]:
+    """Host pids in these cgroup directories."""
+    found: set[int] = set()
+    for path in dirs:
+        with contextlib.suppress(OSError), open(os.path.join(path, "cgroup.procs")) as f:
+            found.update(int(line) for line in f.read().split())
+    return found
 
 
 def remove_dirs(made: list[str]) -> None:
