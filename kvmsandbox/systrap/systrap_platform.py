@@ -9,6 +9,7 @@ which is what unmap's "no thread can reach the pages on return" needs.
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import functools
 import os
 import threading
@@ -51,6 +52,17 @@ class SystrapAddressSpace(AddressSpace):
         self._mm_lock = threading.Lock()  # a host change and its record in _mapped happen together
         self._idle: dict[int, StubThread] = {}
         self.stub = Stub(platform.memory_file.fd, platform.spawn, platform.filters, platform.fsgsbase)
+        # The first worker now, while no app code has run in the stub: a failure here is the host
+        # refusing a thread (a pids cgroup limit), which fork reports as EAGAIN. Made at the first
+        # switch instead, the same refusal would kill the new process.
+        try:
+            first = self.stub.new_thread()
+        except PlatformError as e:
+            self.stub.close()
+            raise BlockingIOError(
+                errno.EAGAIN, f"systrap: no worker thread for a new address space ({e})"
+            ) from None
+        self._idle[first.index] = first
 
     # -- memory -----------------------------------------------------------
 
