@@ -13,7 +13,6 @@ ignored.
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import json
 import logging
 import sys
@@ -21,11 +20,8 @@ import time
 
 import click
 
-from cli.cpu_features import cpu_features
-from cli.do import do_command
-from cli.help import help_group
+from cli.lazy_group import LazyGroup
 from cli.oci import OCI_COMMANDS
-from cli.trace import trace
 
 DEFAULT_ROOT = "/var/run/kvmsandbox"
 OCI_VERSION = "1.0.2"  # the OCI runtime spec version, printed by --version as runsc does
@@ -115,14 +111,31 @@ def _file_handler(path: str) -> logging.FileHandler:
         sys.exit(1)
 
 
-def _version() -> str:
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version`, as click's version_option prints it; importlib.metadata only loads when asked."""
+    if not value or ctx.resilient_parsing:
+        return
+    import importlib.metadata
+
     try:
-        return importlib.metadata.version("kvmsandbox")
+        version = importlib.metadata.version("kvmsandbox")
     except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
+        version = "unknown (not installed)"
+    click.echo(f"kvmsandbox version {version}\nspec: {OCI_VERSION}", color=ctx.color)
+    ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Subcommands, one module each, imported only when the command runs (see cli/lazy_group.py).
+_COMMANDS = {
+    "cpu-features": "cli.cpu_features:cpu_features",
+    "help": "cli.help:help_group",
+    **OCI_COMMANDS,
+    "do": "cli.do:do_command",
+    "trace": "cli.trace:trace",
+}
+
+
+@click.group(cls=LazyGroup, lazy_commands=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory holding container state.")
 @click.option("--log", default=None, help="File for warnings and errors (default: stderr).")
 @click.option(
@@ -166,7 +179,14 @@ def _version() -> str:
     is_flag=True,
     help="linux.cgroupsPath is slice:prefix:name, the cgroup <slice path>/<prefix>-<name>.scope (runc's).",
 )
-@click.version_option(_version(), message=f"kvmsandbox version %(version)s\nspec: {OCI_VERSION}")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def main(ctx: click.Context, **flags: object) -> None:
     """kvmsandbox: run untrusted Linux programs under a user-space kernel on KVM or systrap."""
@@ -184,15 +204,6 @@ def flags_command() -> None:
         default = f" (default {json.dumps(param.default)})" if isinstance(param.default, str) else ""
         click.echo(f"  {param.opts[0]}{kind}")
         click.echo(f"    \t{param.help}{default}")
-
-
-# Subcommands, one module each; the sandbox commands (do, run, create, ...) join here.
-main.add_command(cpu_features)
-main.add_command(help_group)
-for _command in OCI_COMMANDS:
-    main.add_command(_command)
-main.add_command(do_command)
-main.add_command(trace)
 
 
 if __name__ == "__main__":

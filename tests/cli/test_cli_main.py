@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 import types
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 import cli.help_platforms
 from cli import help_syscalls
 from cli.main import GlobalFlags, main
+from cli.oci import OCI_COMMANDS
 from kvmsandbox import platform
 
 
@@ -207,3 +209,32 @@ def test_log_in_a_missing_directory_is_one_line(tmp_path, flag: str) -> None:
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.output == f"kvmsandbox: open {path}: No such file or directory\n"
+
+
+def test_every_lazy_command_loads_under_its_name() -> None:
+    """The name map in cli/oci.py matches each module's *_COMMANDS list, so no command is missed."""
+    for name in main.list_commands(click.Context(main)):
+        assert main.get_command(click.Context(main), name).name == name
+    modules = {spec.partition(":")[0] for spec in OCI_COMMANDS.values()}
+    listed = {
+        c.name
+        for m in modules
+        for attr, v in vars(sys.modules[m]).items()
+        if attr.endswith("_COMMANDS")
+        for c in v
+    }
+    assert listed == set(OCI_COMMANDS)
+
+
+def test_a_command_imports_only_its_own_module(tmp_path) -> None:
+    """`delete` (one of a shim's several calls per container) loads no other command's module."""
+    probe = (
+        "import sys; from cli.main import main\n"
+        f"main(['--root', {str(tmp_path)!r}, 'delete', '--force', 'gone'], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('cli.', 'sentry'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = result.stdout.strip()
+    assert loaded == "['cli.lazy_group', 'cli.main', 'cli.oci', 'cli.oci_common', 'cli.oci_lifecycle']", (
+        loaded
+    )
