@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bootstrap.spec import Process, Spec
+if TYPE_CHECKING:  # annotations only: `start`, `delete`, ... (via bootstrap.control) never parse a spec
+    from bootstrap.spec import Process, Spec
 
 BACKEND_ENV = "KVMSANDBOX_BACKEND"
 

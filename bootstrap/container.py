@@ -11,16 +11,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap import cgroup_stats, cgroups, procinfo
-from bootstrap.backend import ProcessInfo
 from bootstrap.cgroups import Cgroup
 from bootstrap.control import ControlClient
 from bootstrap.errors import OCIError
 from bootstrap.hooks import run_hooks
 from bootstrap.resources import Write
 from bootstrap.state import ContainerState, NotFound, StateStore, oci_state
+
+if TYPE_CHECKING:
+    from bootstrap.backend import ProcessInfo
 
 # How long delete waits for a SIGKILLed sandbox process to be gone.
 KILL_WAIT_S = 5.0

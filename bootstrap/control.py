@@ -29,7 +29,6 @@ from bootstrap import unixsock
 from bootstrap.backend import ProcessInfo, SandboxBackend
 from bootstrap.errors import OCIError
 from bootstrap.mirrors.pool import MirrorPool
-from bootstrap.spec import parse_process
 
 MAX_MESSAGE = 1 << 20
 
@@ -147,6 +146,8 @@ class ControlServer:
 def _exec(backend: SandboxBackend, request: dict[str, Any], fds: list[int]) -> dict[str, int]:
     if len(fds) != 3:
         raise OCIError(f"exec needs 3 stdio fds, got {len(fds)}")
+    from bootstrap.spec import parse_process  # here: the client side (every CLI call) never needs it
+
     process = parse_process(request.get("process"), "process")
     return {"pid": backend.exec(process, fds)}
 

@@ -15,7 +15,6 @@ import click
 
 from bootstrap import container
 from bootstrap.errors import OCIError
-from bootstrap.launcher import create_container
 from bootstrap.signals import parse_signal
 from bootstrap.state import ContainerState
 from cli.oci_common import report_errors, store
@@ -46,6 +45,8 @@ def _create_options(command: F) -> F:
 def _create(
     ctx: click.Context, container_id: str, bundle: str, pid_file: str | None, console_socket: str | None
 ) -> ContainerState:
+    from bootstrap.launcher import create_container  # only create and run boot a sandbox
+
     flags = dataclasses.asdict(ctx.find_root().obj)
     return create_container(
         store(ctx), container_id, bundle, pid_file=pid_file, console_socket=console_socket, flags=flags
