@@ -22,10 +22,19 @@ class SentryBackend:
     """One container's Sentry: boots at construction, runs spec.process on start()."""
 
     def __init__(self, request: BootRequest) -> None:
-        from sentry.sandbox import Sandbox
+        import gofer
 
         self._request = request
         self._spec = request.spec
+        # First: the gofer (another Python process) boots while the Sentry's modules load and its
+        # platform starts. Writable only where the root has no overlay, as Sandbox starts it.
+        started_gofer = gofer.start(self._spec.root.path, writable=request.overlay2 == "none")
+        try:
+            from sentry.sandbox import Sandbox
+        except BaseException:
+            started_gofer[1].shutdown()
+            started_gofer[0].wait()
+            raise
         self._sandbox = Sandbox(
             request.platform,
             self._spec.root.path,
@@ -35,6 +44,7 @@ class SentryBackend:
             container_id=request.container_id,
             trace=request.trace,
             network=request.network,
+            started_gofer=started_gofer,
         )
         try:
             kernel = self._sandbox.kernel

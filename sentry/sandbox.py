@@ -8,9 +8,11 @@ import errno
 import logging
 import os
 import stat
+import subprocess
 from collections.abc import Mapping, Sequence
 
 import gofer
+from gofer.client import GoferClient
 from kvmsandbox import platform as platforms
 from sentry.errors import Errno
 from sentry.kernel.creds import Credentials
@@ -69,6 +71,7 @@ class Sandbox:
         container_id: str = "",
         trace: PodInitSession | None = None,
         network: str = "none",
+        started_gofer: tuple[subprocess.Popen, GoferClient] | None = None,
     ) -> None:
         """overlay2: runsc's flag; "none" writes through the gofer to root_dir, anything else
         gives the root a memory-backed overlay (the host directory is never written).
@@ -79,19 +82,25 @@ class Sandbox:
         trace: the `--pod-init-config` session with its sinks already connected outside the
         Sentry (seccheck.session.pod_init_session); it starts here, before any task exists,
         so no early point is lost, and ends in close() once every task has exited.
+
+        started_gofer: the gofer for root_dir that the caller already started (gofer.start,
+        writable only for overlay2="none"), so that its start-up, another Python process,
+        overlaps the caller's; the sandbox owns it from here. Otherwise it starts here, before
+        the platform, for the same reason.
         """
         self.stdio = stdio
+        overlay = overlay2 != "none"
+        self.gofer_proc, self.gofer = started_gofer or gofer.start(root_dir, writable=not overlay)
         self.trace_session: Session | None = None
-        if trace is not None:
-            self.trace_session = seccheck_session.create(*trace)
         try:
+            if trace is not None:
+                self.trace_session = seccheck_session.create(*trace)
             self.platform = platforms.create(platform)
         except BaseException:
             self._end_trace()
+            self._stop_gofer()
             raise
         try:
-            overlay = overlay2 != "none"
-            self.gofer_proc, self.gofer = gofer.start(root_dir, writable=not overlay)
             self.vfs = make_vfs(root_dir, self.gofer, stdio_fds=stdio, overlay=overlay)
             self.kernel = Kernel(self.platform, self.vfs, hostname)
             self.kernel.container_id = container_id
@@ -100,6 +109,7 @@ class Sandbox:
         except BaseException:
             self.platform.close()
             self._end_trace()
+            self._stop_gofer()
             raise
 
     def start(
@@ -214,12 +224,16 @@ class Sandbox:
             log.warning("some tasks did not exit")
         self.kernel.shutdown()
         self._end_trace()
+        self._stop_gofer()
+        self.platform.close()
+
+    def _stop_gofer(self) -> None:
+        """Close our end of the gofer's socket (it exits on EOF) and reap it."""
         try:
             self.gofer.shutdown()
             self.gofer_proc.wait(timeout=5)
         except Exception:
             log.exception("stopping the gofer")
-        self.platform.close()
 
     def _end_trace(self) -> None:
         """End the trace session this sandbox started: its sinks close, so monitors see the end."""

@@ -56,3 +56,22 @@ def test_pause_stops_app_code_until_resume(sandbox):
     sandbox.resume()
     time.sleep(0.4)
     assert len(output(sandbox)) > frozen + 4
+
+
+def _children() -> set[int]:
+    """This process's live (not yet reaped) children, from every thread's /proc children list."""
+    found: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children") as f:
+            found.update(int(pid) for pid in f.read().split())
+    return found
+
+
+def test_a_platform_failure_stops_the_gofer_already_started():
+    """The gofer starts before the platform (its start-up overlaps); a platform error must not leak it."""
+    from kvmsandbox.platform import PlatformError
+
+    before = _children()
+    with pytest.raises(PlatformError):
+        Sandbox("no-such-platform", "/")
+    assert _children() == before
