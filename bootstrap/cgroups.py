@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -137,6 +136,8 @@ def inner_path(cgroups_path: str, container_id: str, systemd: bool, state_root: 
     if not cgroups_path:
         if os.path.normpath(state_root) == DEFAULT_ROOT:
             return f"/kvmsandbox/{container_id}"
+        import hashlib  # here: only create names a cgroup; OpenSSL's load is wasted on other commands
+
         root_hash = hashlib.sha256(os.path.normpath(state_root).encode()).hexdigest()[:12]
         return f"/kvmsandbox/{root_hash}/{container_id}"
     cleaned = os.path.normpath(cgroups_path)

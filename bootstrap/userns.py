@@ -30,7 +30,6 @@ import ctypes
 import os
 import socket
 
-from bootstrap import confine
 from bootstrap.errors import OCIError
 from bootstrap.spec import IdMapping, Spec
 
@@ -62,6 +61,8 @@ def unshare_and_wait(sync_fd: int | None) -> None:
     if os.read(sync_fd, 1) != _MAPPED:
         raise OCIError("linux.uidMappings: the user namespace was not mapped")
     os.setgroups([])
+    from bootstrap import confine  # here: `create` itself never confines, so never loads pyseccomp
+
     confine.make_ambient(GOFER_CAPABILITIES)
 
 
