@@ -9,7 +9,6 @@ container's cgroup and the state before the error is reported.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -71,7 +70,6 @@ def create_container(
                 pod_init_config=pod_init,
                 trace_fds=trace_fds,
                 userns_fd=None if mapper is None else mapper.child_fd,
-                cgroup=dataclasses.asdict(cgroup),
             )
             with namespaces.pid_namespace_for_children(spec):
                 proc = _spawn(config, stdio, mapper)

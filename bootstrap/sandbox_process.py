@@ -7,10 +7,10 @@ Its fds 0, 1, 2 are the container's stdio (the shim's pipes, or a pts slave
 when process.terminal is set).
 
 It joins the container's host cgroup (bootstrap/cgroups.py) first, so that
-everything it starts is in it, enters its host namespaces, boots the backend (the Sentry, which starts
-its gofer), binds the control socket, drops its privileges (bootstrap.confine),
-reports readiness (or the error) on
-READY_FD, then waits for the root process to exit. Its configuration is
+everything it starts is in it, enters its host namespaces, boots the backend
+(the Sentry, which starts its gofer), binds the control socket, confines
+itself (bootstrap.confine), reports readiness (or the error) on READY_FD,
+then waits for the root process to exit. Its configuration is
 STATE_DIR/sandbox.json, so that its command line (what `docker top` and `ps`
 show of it) stays short.
 """
@@ -56,7 +56,6 @@ class SandboxConfig:
     pod_init_config: str | None = None
     trace_fds: list[int | None] = dataclasses.field(default_factory=list)
     userns_fd: int | None = None  # our end of `create`'s user-namespace mapping handshake
-    cgroup: dict[str, Any] | None = None  # the cgroups.Cgroup `create` made, as a dict
 
     def save(self) -> None:
         with open(os.path.join(self.state_dir, CONFIG_NAME), "w") as f:
@@ -70,8 +69,9 @@ class SandboxConfig:
 
 def _boot(config: SandboxConfig) -> tuple[ContainerLifecycle, ControlServer]:
     """Everything before readiness, confinement last; raises OCIError for what the user can fix."""
-    if config.cgroup is not None:
-        Cgroup(**config.cgroup).join()  # first: the gofer and platform helpers inherit it
+    cgroup = Cgroup.load(config.state_dir)  # the one `create` made and recorded
+    if cgroup is not None:
+        cgroup.join()  # first: the gofer and platform helpers inherit it
     spec = load_bundle(config.bundle)
     namespaces.enter(spec, config.network, config.userns_fd)
     request = backend_mod.BootRequest(
