@@ -143,13 +143,14 @@ def _kept_flags(fd: int) -> int:
 def enter(directories: list[str], *, own_namespace: bool) -> None:
     """Pivot into a read-only tmpfs holding read-only binds of `directories`; needs CAP_SYS_ADMIN.
 
-    own_namespace: we are in a mount namespace made for this sandbox; otherwise
-    (the spec joins one, or shares the caller's) a private one is made first,
-    so that pivoting changes nobody else's view.
+    own_namespace: we are in a mount namespace made for this sandbox (and made
+    private then: bootstrap.namespaces); otherwise (the spec joins one, or shares
+    the caller's) a private one is made first, so that pivoting changes nobody
+    else's view.
     """
     if not own_namespace:
         _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "making / private")
+        _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "making / private")
     # Sources are held open first: the staging tmpfs may hide them (a checkout under /tmp).
     sources = {
         directory: os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for directory in directories
