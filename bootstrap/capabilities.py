@@ -55,10 +55,19 @@ NAMES = (
 
 _NUMBERS = {name: number for number, name in enumerate(NAMES)}
 
+# What a gofer keeps to serve files of any owner (gofer/__main__.py): not CAP_SYS_CHROOT, so its
+# chroot cannot be escaped.
+GOFER_FILE_CAPABILITIES = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID")
+
 
 def number(name: str) -> int | None:
     """The capability's number, None for a name Linux does not have."""
     return _NUMBERS.get(name)
+
+
+def numbers(names: Iterable[str]) -> tuple[int, ...]:
+    """The numbers of known capability names."""
+    return tuple(_NUMBERS[name] for name in names)
 
 
 def mask(names: Iterable[str]) -> int:

@@ -30,6 +30,7 @@ import ctypes
 import os
 import socket
 
+from bootstrap import capabilities
 from bootstrap.errors import OCIError
 from bootstrap.spec import IdMapping, Spec
 
@@ -38,9 +39,11 @@ CLONE_NEWUSER = 0x10000000
 _ASK = b"?"  # child -> parent: unshared, map me
 _MAPPED = b"!"  # parent -> child: maps written
 
-# chown, dac_override, dac_read_search, fowner, fsetid, sys_chroot; and setpcap, with which the
-# gofer empties its bounding set when it confines itself (gofer/__main__.py).
-GOFER_CAPABILITIES = (0, 1, 2, 3, 4, 18, 8)
+# The gofer's file capabilities, CAP_SYS_CHROOT for its chroot, and CAP_SETPCAP, with which it
+# empties its bounding set when it confines itself (gofer/__main__.py).
+GOFER_CAPABILITIES = capabilities.numbers(
+    (*capabilities.GOFER_FILE_CAPABILITIES, "CAP_SYS_CHROOT", "CAP_SETPCAP")
+)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

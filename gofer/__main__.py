@@ -8,13 +8,11 @@ import resource
 import socket
 import sys
 
-from bootstrap import host_filter
+from bootstrap import capabilities, host_filter
 from bootstrap.confine import drop_privileges
 from gofer.server import serve
 
-CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID = 0, 1, 2, 3, 4
-# What serving files of any owner needs.
-KEPT_CAPABILITIES = frozenset({CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID})
+KEPT_CAPABILITIES = frozenset(capabilities.numbers(capabilities.GOFER_FILE_CAPABILITIES))
 
 
 def confine(root: str) -> int:
