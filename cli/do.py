@@ -46,13 +46,12 @@ def _forwarding_signals(sandbox: Sandbox) -> Iterator[None]:
             signal.signal(signo, handler)
 
 
-def _confine(ctx: click.Context) -> None:
+def _confine(network: str) -> None:
     """From here on this process is the sandbox process: confined as `create`'s is (bootstrap.confine)."""
     from bootstrap import confine
     from bootstrap.errors import OCIError
 
     try:
-        network = str(getattr(ctx.obj, "network", "none")) if ctx.obj is not None else "none"
         confine.confine_sandbox_process(network, own_mount_namespace=False)
     except OCIError as e:
         raise click.ClickException(str(e)) from None
@@ -92,7 +91,7 @@ def do_command(
     sys.stdout.flush()
     overlay2 = getattr(ctx.obj, "overlay2", "root:memory") if ctx.obj is not None else "root:memory"
     trace = pod_init.connect(ctx.obj)
-    network = getattr(ctx.obj, "network", "none") if ctx.obj is not None else "none"
+    network = str(getattr(ctx.obj, "network", "none")) if ctx.obj is not None else "none"
     container_id = f"kvmsandbox-{random.randrange(1_000_000):06d}"  # as runsc do names its container
     try:
         sandbox = Sandbox(
@@ -107,7 +106,7 @@ def do_command(
     except (PlatformError, OSError) as e:
         raise click.ClickException(f"cannot start the sandbox: {e}") from None
     try:
-        _confine(ctx)
+        _confine(network)
         with _forwarding_signals(sandbox):
             code = sandbox.run(list(command), env, cwd=os.path.normpath(cwd))
     finally:
