@@ -164,8 +164,7 @@ class InetSocket(UnixSocket):
                 raise Errno(errno.EISCONN)
         local = self._bind_for(ip)
         with LOCK:
-            self.name = (local[0], self.name[1])
-        with LOCK:
+            self.name = local  # a wildcard-bound socket now speaks from lo's address
             target = ports.lookup(self.kernel, SOCK_STREAM, ip, port, listening=True)
         try:
             if target is None:
