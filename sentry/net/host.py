@@ -25,7 +25,7 @@ import select
 import signal
 import socket
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -56,11 +56,13 @@ SOCKET_SET = (
     sol.SO_SNDBUF, sol.SO_RCVBUF, sol.SO_RCVLOWAT, sol.SO_OOBINLINE, sol.SO_DONTROUTE,
 )  # fmt: skip
 SOCKET_GET = (*SOCKET_SET, sol.SO_TYPE, sol.SO_ERROR, sol.SO_ACCEPTCONN, sol.SO_PROTOCOL, sol.SO_DOMAIN)
-IP_MTU, TCP_INFO = 14, 11
-# level -> names at that level the host sees (the int options the loopback stack knows too).
-PROTOCOL_GET = {level: {*names} for level, names in inet_options.DEFAULTS.items()}
+IP_MTU = 14
+# level -> names at that level the host sees: set, the int options the loopback stack knows too;
+# get, those and two read-only ones.
+PROTOCOL_SET = inet_options.DEFAULTS
+PROTOCOL_GET = {level: {*names} for level, names in PROTOCOL_SET.items()}
 PROTOCOL_GET[inet_options.SOL_IP].add(IP_MTU)
-PROTOCOL_GET[inet_options.SOL_TCP].add(TCP_INFO)
+PROTOCOL_GET[inet_options.SOL_TCP].add(inet_options.TCP_INFO)
 MAX_OPTION = 256
 # Interface queries (struct ifreq in and out); SIOCGIFCONF is translated separately.
 IFREQ_IOCTLS = (
@@ -323,10 +325,7 @@ class HostSocket(Socket):
             else:
                 self.sndtimeo = seconds
             return
-        if not self._allowed(level, name, SOCKET_SET, errno.ENOPROTOOPT) or (level, name) in (
-            (inet_options.SOL_IP, IP_MTU),
-            (inet_options.SOL_TCP, TCP_INFO),
-        ):
+        if not self._allowed(level, name, SOCKET_SET, PROTOCOL_SET, errno.ENOPROTOOPT):
             raise Errno(errno.ENOPROTOOPT)
         with self._sock() as s:
             s.setsockopt(level, name, value[:MAX_OPTION])
@@ -336,18 +335,20 @@ class HostSocket(Socket):
             return sol.timeval(self.rcvtimeo if name == sol.SO_RCVTIMEO else self.sndtimeo)
         if level == sol.SOL_SOCKET and name == sol.SO_PEERCRED:
             return inet_options.NO_PEERCRED
-        if not self._allowed(level, name, SOCKET_GET, errno.EOPNOTSUPP):
+        if not self._allowed(level, name, SOCKET_GET, PROTOCOL_GET, errno.EOPNOTSUPP):
             raise Errno(errno.ENOPROTOOPT)
         with self._sock() as s:
             return s.getsockopt(level, name, MAX_OPTION)
 
-    def _allowed(self, level: int, name: int, socket_names: tuple[int, ...], wrong_level: int) -> bool:
+    def _allowed(
+        self, level: int, name: int, socket_names: tuple[int, ...], protocol_names: Mapping, wrong_level: int
+    ) -> bool:
         """Whether the host sees this option; a level no TCP/UDP socket has is Linux's wrong_level."""
         if level == sol.SOL_SOCKET:
             return name in socket_names
-        if level not in PROTOCOL_GET:
+        if level not in protocol_names:
             raise Errno(wrong_level)
-        return name in PROTOCOL_GET[level]
+        return name in protocol_names[level]
 
     def ioctl(self, task, cmd: int, arg: int) -> int:
         if cmd in (FIONREAD, SIOCOUTQ):
