@@ -34,6 +34,7 @@ from sentry.net import hostcalls
 from sentry.net.inet import addr, ifaces, ports
 from sentry.net.inet import options as inet_options
 from sentry.net.inet.addr import AF_INET
+from sentry.net.inet.socket import MAX_UDP4, MAX_UDP6
 from sentry.net.socket import Socket, refuse_ancillary
 from sentry.net.sockfs import socket_location
 from sentry.net.unix import options as sol
@@ -83,7 +84,7 @@ class HostSocket(Socket):
         self.family = family
         self.kind = kind
         self.protocol = socket.IPPROTO_TCP if kind == SOCK_STREAM else socket.IPPROTO_UDP
-        self.max_record = 65507 if family == AF_INET else 65527
+        self.max_record = MAX_UDP4 if family == AF_INET else MAX_UDP6
         self.host_fd = HostFd(fd)
         self._poll_fd = fd  # only for host poll() registrations (a stale one just wakes early)
         self.rcvtimeo: float | None = None
