@@ -366,7 +366,7 @@ class HostSocket(Socket):
         raise Errno(errno.ENOTTY)
 
     def _ifconf(self, task, arg: int) -> int:
-        length, buf = struct.unpack("<i4xQ", task.mm.copy_in(arg, 16))
+        length, buf = ifaces.IFCONF.unpack(task.mm.copy_in(arg, ifaces.IFCONF.size))
         if length < 0:
             raise Errno(errno.EINVAL)
         with self.host_fd.use() as fd:

@@ -14,11 +14,10 @@ import fcntl
 import struct
 
 from sentry.errors import Errno
+from sentry.net.inet.ifaces import IFCONF, SIOCGIFCONF
 
-SIOCGIFCONF = 0x8912
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _LIBC.recvmsg.restype = ctypes.c_ssize_t
-_IFCONF = struct.Struct("<i4xQ")
 MAX_NAME = 28  # sizeof(struct sockaddr_in6)
 
 
@@ -74,5 +73,5 @@ def ifconf(fd: int, room: int | None) -> tuple[int, bytes]:
     """SIOCGIFCONF: (length, the ifreq array) for a buffer of `room` bytes; None asks only the length."""
     host_buf = ctypes.create_string_buffer(max(room or 0, 1))
     pointer = ctypes.addressof(host_buf) if room is not None else 0
-    (written,) = struct.unpack_from("<i", ioctl(fd, SIOCGIFCONF, _IFCONF.pack(room or 0, pointer)))
+    (written,) = struct.unpack_from("<i", ioctl(fd, SIOCGIFCONF, IFCONF.pack(room or 0, pointer)))
     return written, host_buf.raw[:written] if room is not None else b""

@@ -18,7 +18,7 @@ IFREQ_SIZE = 40
 LO_NAME, LO_INDEX, LO_MTU = b"lo", 1, 65536
 IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x1, 0x8, 0x40
 ARPHRD_LOOPBACK = 772
-_IFCONF = struct.Struct("<i4xQ")
+IFCONF = struct.Struct("<i4xQ")  # struct ifconf: length, then the buffer pointer
 
 
 def _sockaddr_in(a: int, b: int, c: int, d: int) -> bytes:
@@ -58,7 +58,7 @@ def ioctl(task, cmd: int, arg: int) -> int:
 
 def _ifconf(task, arg: int) -> int:
     """struct ifconf: with a NULL buffer, the length needed; else lo's ifreq if it fits."""
-    length, buf = _IFCONF.unpack(task.mm.copy_in(arg, _IFCONF.size))
+    length, buf = IFCONF.unpack(task.mm.copy_in(arg, IFCONF.size))
     if not buf:
         task.mm.copy_out(arg, struct.pack("<i", IFREQ_SIZE))
         return 0
