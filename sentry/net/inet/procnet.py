@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sentry.net.inet import ports
-from sentry.net.inet.addr import AF_INET, ANY6, Name
+from sentry.net.inet.addr import AF_INET, AF_INET6, ANY6, Name
+from sentry.net.inet.options import TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN
+from sentry.net.unix.socket import SOCK_DGRAM, SOCK_STREAM
 
-SOCK_STREAM, SOCK_DGRAM = 1, 2
-TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN, TCP_CLOSE_WAIT = 0x01, 0x07, 0x0A, 0x08
+TCP_CLOSE_WAIT = 0x08
 _HEAD4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
 _HEAD6 = (
     "  sl  local_address                         remote_address                        st tx_queue rx_queue"
@@ -76,9 +77,9 @@ def _table(kernel, kind: int, family: int) -> str:
 def _tables() -> dict[str, Callable[[object], str]]:
     return {
         "tcp": lambda k: _table(k, SOCK_STREAM, AF_INET),
-        "tcp6": lambda k: _table(k, SOCK_STREAM, 10),
+        "tcp6": lambda k: _table(k, SOCK_STREAM, AF_INET6),
         "udp": lambda k: _table(k, SOCK_DGRAM, AF_INET),
-        "udp6": lambda k: _table(k, SOCK_DGRAM, 10),
+        "udp6": lambda k: _table(k, SOCK_DGRAM, AF_INET6),
     }
 
 
