@@ -149,7 +149,7 @@ def sys_connect(task, fd, addr, addrlen) -> int:
         sock.disconnect()
         return 0
     name = sock.decode_addr(raw)
-    if sock.family == sockaddr.AF_UNIX and not name:
+    if name == b"":  # an unnamed AF_UNIX address
         raise Errno(errno.EINVAL)
     sock.connect(task, name)
     return 0
