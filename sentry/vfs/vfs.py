@@ -130,11 +130,6 @@ class VFS:
             at = next(at for at, m in self._mounts.items() if m is mnt)
             self._mounts[at] = self._mounts.pop(at)
 
-    def attach(self, at: Location, mnt: Mount) -> None:
-        """Put an already made mount (a bind copy, see mounting.py) on at."""
-        with self._lock:
-            self._mounts[at] = mnt
-
     def detach(self, mnt: Mount) -> None:
         """Take mnt out of the tree (its open files keep working, as after a lazy umount)."""
         with self._lock:
