@@ -21,34 +21,28 @@ from __future__ import annotations
 
 import errno
 import socket
+import termios
 
 import pyseccomp as seccomp
+
+from sentry.net.inet import ifaces
 
 Rule = tuple[seccomp.Arg, ...]
 Policy = dict[str, tuple[Rule, ...] | None]
 
 KVMIO_MASK, KVMIO = 0xFF00, 0xAE00
-# termios and socket ioctls the Sentry passes to host fds (sentry/vfs/fs/host.py, host sockets).
-TCGETS, TCSETS, TCSETSW, TCSETSF = 0x5401, 0x5402, 0x5403, 0x5404
-TIOCOUTQ, TIOCGWINSZ, TIOCSWINSZ, FIONREAD, FIONBIO = 0x5411, 0x5413, 0x5414, 0x541B, 0x5421
-FIONCLEX, FIOCLEX = 0x5450, 0x5451
 SOCK_TYPE_MASK = 0xF
 
-# Read-only interface queries of host sockets (--network=host): SIOCGIFNAME, CONF, FLAGS, ADDR,
-# NETMASK, MTU, HWADDR, INDEX.
-_SIOCGIF = (0x8910, 0x8912, 0x8913, 0x8915, 0x891B, 0x8921, 0x8927, 0x8933)
+# Requests the Sentry forwards to host fds: termios and window size to a host terminal
+# (sentry/vfs/fs/host.py), queue sizes and non-blocking mode, and the read-only interface
+# queries of host sockets (--network=host, sentry/net/host.py).
 _HOST_IOCTLS = (
-    TCGETS,
-    TCSETS,
-    TCSETSW,
-    TCSETSF,
-    TIOCOUTQ,
-    TIOCGWINSZ,
-    TIOCSWINSZ,
-    FIONREAD,
-    FIONBIO,
-    *_SIOCGIF,
-)
+    termios.TCGETS, termios.TCSETS, termios.TCSETSW, termios.TCSETSF, termios.TIOCGWINSZ, termios.TIOCSWINSZ,
+    termios.TIOCOUTQ, termios.FIONREAD, termios.FIONBIO,
+    ifaces.SIOCGIFNAME, ifaces.SIOCGIFCONF, ifaces.SIOCGIFFLAGS, ifaces.SIOCGIFADDR, ifaces.SIOCGIFNETMASK,
+    ifaces.SIOCGIFMTU, ifaces.SIOCGIFHWADDR, ifaces.SIOCGIFINDEX,
+)  # fmt: skip
+_CLOEXEC_IOCTLS = (termios.FIOCLEX, termios.FIONCLEX)
 
 
 def _any(names: str) -> Policy:
@@ -100,7 +94,7 @@ def _sentry_policy() -> Policy:
     )
     policy["ioctl"] = (
         (seccomp.Arg(1, seccomp.MASKED_EQ, KVMIO_MASK, KVMIO),),
-        *((seccomp.Arg(1, seccomp.EQ, request),) for request in (*_HOST_IOCTLS, FIOCLEX, FIONCLEX)),
+        *((seccomp.Arg(1, seccomp.EQ, request),) for request in (*_HOST_IOCTLS, *_CLOEXEC_IOCTLS)),
     )
     return policy
 
@@ -117,7 +111,9 @@ def _gofer_policy() -> Policy:
             sendmsg recvmsg sendto recvfrom getsockname getpeername getsockopt
         """)
     )
-    policy["ioctl"] = tuple((seccomp.Arg(1, seccomp.EQ, request),) for request in (FIOCLEX, FIONCLEX, TCGETS))
+    policy["ioctl"] = tuple(
+        (seccomp.Arg(1, seccomp.EQ, request),) for request in (*_CLOEXEC_IOCTLS, termios.TCGETS)
+    )
     return policy
 
 
