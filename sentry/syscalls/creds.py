@@ -89,22 +89,22 @@ def sys_setresgid(task: Task, r: int, e: int, s: int) -> int:
     return _setres(task, "gid", r, e, s, CAP_SETGID)
 
 
-def sys_setuid(task: Task, uid: int) -> int:
-    uid &= NO_ID
-    if uid == NO_ID:
+def _set_one(task: Task, kind: str, value: int, cap: int) -> int:
+    """setuid/setgid: with cap all three ids become value, without it only the effective one."""
+    value &= NO_ID
+    if value == NO_ID:
         raise Errno(errno.EINVAL)
-    if task.creds.has_cap(CAP_SETUID):
-        return _setres(task, "uid", uid, uid, uid, CAP_SETUID)
-    return _setres(task, "uid", NO_ID, uid, NO_ID, CAP_SETUID)
+    if task.creds.has_cap(cap):
+        return _setres(task, kind, value, value, value, cap)
+    return _setres(task, kind, NO_ID, value, NO_ID, cap)
+
+
+def sys_setuid(task: Task, uid: int) -> int:
+    return _set_one(task, "uid", uid, CAP_SETUID)
 
 
 def sys_setgid(task: Task, gid: int) -> int:
-    gid &= NO_ID
-    if gid == NO_ID:
-        raise Errno(errno.EINVAL)
-    if task.creds.has_cap(CAP_SETGID):
-        return _setres(task, "gid", gid, gid, gid, CAP_SETGID)
-    return _setres(task, "gid", NO_ID, gid, NO_ID, CAP_SETGID)
+    return _set_one(task, "gid", gid, CAP_SETGID)
 
 
 def sys_setreuid(task: Task, r: int, e: int) -> int:
