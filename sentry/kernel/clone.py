@@ -6,6 +6,7 @@ import contextlib
 import errno
 
 from sentry.errors import Errno
+from sentry.kernel import exit as exit_mod
 from sentry.kernel import signals as sig
 from sentry.kernel.task import Task
 from sentry.kernel.threadgroup import ThreadGroup
@@ -158,18 +159,5 @@ def _unregister(child: Task, flags: int) -> None:
         kernel.tasks.pop(child.tid, None)
         tg.threads.remove(child)
         if not flags & CLONE_THREAD:
-            tg.parent.children.remove(tg)
-            kernel.tgs.pop(tg.pid, None)
-            if tg.pgrp is not None:
-                tg.pgrp.members.discard(tg)
-        child.mm.users -= 1
-        last_mm_user = child.mm.users == 0
-        fd_users = kernel.fd_users.get(id(child.fds), 1) - 1
-        if fd_users:
-            kernel.fd_users[id(child.fds)] = fd_users
-        else:
-            kernel.fd_users.pop(id(child.fds), None)
-    if last_mm_user:
-        child.mm.release()
-    if not fd_users:
-        child.fds.close_all()
+            exit_mod.reap(tg)
+    exit_mod.drop_mm_and_files(child)

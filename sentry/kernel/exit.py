@@ -61,6 +61,23 @@ def exit_task(task: Task) -> None:
         except Exception:
             log.exception("task %d: releasing its context", task.tid)
         task.ctx = None
+    drop_mm_and_files(task)
+    with kernel.lock:
+        if task in tg.threads:
+            tg.threads.remove(task)
+        if task.tid != tg.pid:
+            kernel.tasks.pop(task.tid, None)
+        if not tg.threads:
+            if not tg.exiting:
+                tg.exit_status = task.exit_code
+            _process_exit(tg, task)
+        task.exited = True
+    task.exit_queue.notify()
+
+
+def drop_mm_and_files(task: Task) -> None:
+    """Give up the task's share of its address space and fd table, releasing each with its last user."""
+    kernel = task.kernel
     with kernel.lock:
         task.mm.users -= 1
         last_mm_user = task.mm.users == 0
@@ -76,17 +93,6 @@ def exit_task(task: Task) -> None:
             fds.close_all()
         except Exception:
             log.exception("task %d: closing files", task.tid)
-    with kernel.lock:
-        if task in tg.threads:
-            tg.threads.remove(task)
-        if task.tid != tg.pid:
-            kernel.tasks.pop(task.tid, None)
-        if not tg.threads:
-            if not tg.exiting:
-                tg.exit_status = task.exit_code
-            _process_exit(tg, task)
-        task.exited = True
-    task.exit_queue.notify()
 
 
 def _mm_release(task: Task) -> None:
