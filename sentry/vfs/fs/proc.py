@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from sentry.errors import Errno
 from sentry.net.inet.procnet import PROC_NET
@@ -25,7 +25,7 @@ from sentry.vfs.fs.proc_mem import MemFile, check_attach
 from sentry.vfs.fs.proc_oom import OomFile
 from sentry.vfs.fs.proc_sys import SYSCTLS, SYSFS, tree
 from sentry.vfs.inode import Filesystem, Inode
-from sentry.vfs.mount import Location, is_under, path_of
+from sentry.vfs.mount import Location, Mount, is_under, path_of
 from sentry.vfs.stat import Stat
 
 KERNEL_VERSION = b"Linux version 4.4.0 #1 SMP Sun Jan 10 15:06:54 PST 2016\n"
@@ -442,10 +442,7 @@ def stat_line(tg) -> bytes:
 def mountinfo(vfs, root: Location) -> bytes:
     """/proc/<pid>/mountinfo: mount id, parent id, dev, root, mount point, options, fs type, source."""
     lines = []
-    for mnt in vfs.mounts():
-        if not is_under(Location(mnt, mnt.root), root):
-            continue
-        where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
+    for mnt, where in _visible_mounts(vfs, root):
         parent = (mnt.parent or mnt).mount_id
         head = f"{mnt.mount_id} {parent} 0:{mnt.fs.dev} {mnt.root_path} {where} {_mount_options(mnt)}"
         if mnt.shared is not None:
@@ -454,6 +451,15 @@ def mountinfo(vfs, root: Location) -> bytes:
             head += f" master:{mnt.master.id}"
         lines.append(f"{head} - {mnt.fs.name} {mnt.source} {_super_options(mnt)}\n")
     return "".join(lines).encode()
+
+
+def _visible_mounts(vfs, root: Location) -> Iterator[tuple[Mount, str]]:
+    """Each mount at or under root (what a chrooted task's mounts and mountinfo list, as Linux's), with its
+    path from root."""
+    for mnt in vfs.mounts():
+        top = Location(mnt, mnt.root)
+        if is_under(top, root):
+            yield mnt, path_of(top, root).decode(errors="replace")
 
 
 def _mount_options(mnt) -> str:
@@ -491,10 +497,7 @@ def loadavg(fs: ProcFilesystem) -> bytes:
 
 def mounts(vfs, root: Location) -> bytes:
     lines = []
-    for mnt in vfs.mounts():
-        if not is_under(Location(mnt, mnt.root), root):
-            continue
-        where = path_of(Location(mnt, mnt.root), root).decode(errors="replace")
+    for mnt, where in _visible_mounts(vfs, root):
         opts = ",".join([_mount_options(mnt), *filter(None, mnt.data.split(","))])
         lines.append(f"{mnt.source} {where} {mnt.fs.name} {opts} 0 0\n")
     return "".join(lines).encode()
